@@ -1,0 +1,54 @@
+# One-command set-up: `make lab` opens JupyterLab on the quickstart notebook, `make test` runs every
+# suite. Both build what they need first (venv, npm packages, the front-end bundle).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+BUNDLE := backprop_lens/static/widget.js
+NODE_STAMP := node_modules/.package-lock.json
+DEV_STAMP := $(VENV)/.dev-installed
+LAB_STAMP := $(VENV)/.lab-installed
+
+.PHONY: setup lab test test-fast lint typecheck bundle benchmark clean
+
+setup: $(DEV_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+$(BUNDLE): $(NODE_STAMP) $(wildcard js/*.ts js/*.css)
+	npm run build
+
+# The bundle is built first: the wheel's build hook then finds it and needs no Node of its own.
+$(DEV_STAMP): pyproject.toml $(BUNDLE)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+$(LAB_STAMP): $(DEV_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,lab]"
+	touch $@
+
+bundle: $(BUNDLE)
+
+lint: $(DEV_STAMP)
+	$(PY) -m ruff check backprop_lens tests benchmarks
+	$(PY) -m mypy
+
+typecheck: $(NODE_STAMP)
+	npx tsc --noEmit
+
+test: lint typecheck $(DEV_STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(DEV_STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lab: $(LAB_STAMP)
+	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb
+
+benchmark: $(DEV_STAMP)
+	$(PY) benchmarks/engine.py
+
+clean:
+	rm -rf $(VENV) node_modules backprop_lens/static .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,193 @@
+"""``attribute``: the one entry point of the engine."""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+
+import torch
+from torch import nn
+
+from .methods import Method, get_method
+from .model_guard import LayerCapture, ModuleTracker, eval_mode
+from .rules import relu_rule_applied
+from .targets import Seeds, make_seeds
+
+#: At most this many targets share one vectorised backward pass; bounds the memory of long lists.
+TARGET_CHUNK = 16
+
+
+class NonReluActivationWarning(UserWarning):
+    """The model runs activations that have no DeconvNet / guided-backprop rule."""
+
+
+def attribute(
+    model: nn.Module | object,
+    x: torch.Tensor,
+    method: str = "guided_backprop",
+    target: object = "max",
+    layer: str | None = None,
+    seed: int | None = None,
+    label: object = None,
+    *,
+    strict: bool = False,
+) -> torch.Tensor:
+    """The map of ``method`` for ``target``: the gradient-like signal at the input ``x``.
+
+    Args:
+        model: an ``nn.Module``, or a ``LensModel`` (its ``.module`` is used). Left unchanged.
+        x: a float tensor (N, C, H, W), already preprocessed, on the model's device and dtype.
+        method: one of ``backprop_lens.METHODS``.
+        target: a class index; a sequence of class indices (``N == 1``, returns (K, C, H, W),
+            one map per target from one forward pass); ``"max"`` (each example's top score);
+            ``"random"`` (uniform, reproducible with ``seed``); ``"cost"`` (the paper's
+            Σ(softmax − onehot(label))², needs ``label``). With ``layer``, the indices name
+            channels (conv) or units (linear) of that layer.
+        layer: a name from ``model.named_modules()``; the backward pass starts from the sum of
+            the chosen channel's activation there.
+        seed: the seed of ``target="random"``.
+        label: the true class of each example (int or one per example), for ``target="cost"``.
+        strict: raise instead of warning when the model runs activations other than ReLU,
+            which have no DeconvNet / guided-backprop rule.
+
+    The model output used is a tensor, the first element of a tuple or list, or the
+    ``"logits"``/``"out"`` entry of a mapping (or a ``.logits`` attribute). The maps are computed
+    in eval mode; every submodule's training flag is restored afterwards.
+
+    Returns:
+        A detached tensor like ``x`` (or (K, C, H, W) for a sequence target).
+    """
+    module = _as_module(model)
+    chosen = get_method(method)
+    _check_input(x, module)
+    layer_module = None if layer is None else _find_layer(module, layer)
+
+    x_in = x.detach().requires_grad_(True)
+    other_activations: dict[str, set[str]] = {}
+    with ExitStack() as stack:
+        stack.enter_context(eval_mode(module))
+        stack.enter_context(torch.enable_grad())
+        stack.enter_context(_rule_scope(module, chosen, other_activations))
+        if layer_module is None:
+            scores = _logits(module(x_in))
+        else:
+            scores = _channel_scores(LayerCapture(layer_module, layer).run(module, x_in), layer)
+    _report_other_activations(chosen, other_activations, strict)
+    seeds = make_seeds(scores, target, seed=seed, label=label, at_output=layer is None)
+    return _backward(seeds, x_in)
+
+
+@contextmanager
+def _rule_scope(
+    module: nn.Module, method: Method, seen: dict[str, set[str]]
+) -> Iterator[None]:
+    """Apply ``method``'s ReLU rule (if any), noting where other activations run."""
+    if method.relu_rule is None:
+        yield
+        return
+    with ModuleTracker(module) as tracker:
+
+        def note(function: str) -> None:
+            seen.setdefault(tracker.current, set()).add(function)
+
+        with relu_rule_applied(method.relu_rule, note):
+            yield
+
+
+def _report_other_activations(method: Method, seen: dict[str, set[str]], strict: bool) -> None:
+    if not seen:
+        return
+    where = "; ".join(f"{name} ({', '.join(sorted(fns))})" for name, fns in sorted(seen.items()))
+    message = (f"{method.name}: the model runs activations other than ReLU, which have no "
+               f"{method.name} rule; the plain gradient flows through them in: {where}")
+    if strict:
+        raise ValueError(message + " (strict=True)")
+    warnings.warn(message, NonReluActivationWarning, stacklevel=3)
+
+
+def _backward(seeds: Seeds, x_in: torch.Tensor) -> torch.Tensor:
+    if not seeds.batched:
+        (grad,) = torch.autograd.grad(seeds.outputs, x_in, seeds.grad_outputs)
+        return grad.detach()
+    chunks = seeds.grad_outputs.split(TARGET_CHUNK)
+    maps = []
+    for i, chunk in enumerate(chunks):
+        (grad,) = torch.autograd.grad(
+            seeds.outputs, x_in, chunk, retain_graph=i < len(chunks) - 1, is_grads_batched=True
+        )
+        maps.append(grad.squeeze(1))  # (k, 1, C, H, W) -> (k, C, H, W): one example
+    return torch.cat(maps).detach()
+
+
+def _as_module(model: object) -> nn.Module:
+    if isinstance(model, nn.Module):
+        return model
+    inner = getattr(model, "module", None)
+    if isinstance(inner, nn.Module):
+        return inner
+    raise TypeError(f"model must be a torch.nn.Module or a LensModel; got {type(model).__name__}")
+
+
+def _check_input(x: object, module: nn.Module) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor shaped (N, C, H, W); got {type(x).__name__}")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"x must be a floating-point tensor; got {x.dtype}")
+    if x.ndim != 4:
+        raise ValueError(f"x must have 4 dimensions (N, C, H, W); got shape {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("x holds no example (N = 0)")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values")
+    conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is not None and x.shape[1] != conv.in_channels:
+        raise ValueError(f"x has {x.shape[1]} channels but the model's first convolution expects "
+                         f"{conv.in_channels} (x shape {tuple(x.shape)})")
+    param = next(module.parameters(), None)
+    if param is not None and (param.device != x.device or param.dtype != x.dtype):
+        raise ValueError(f"x is {x.dtype} on {x.device} but the model's parameters are "
+                         f"{param.dtype} on {param.device}; move one to the other")
+
+
+def _find_layer(module: nn.Module, layer: object) -> nn.Module:
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a module name (str) or None; got {type(layer).__name__}")
+    named = dict(module.named_modules())
+    if layer and layer in named:
+        return named[layer]
+    close = difflib.get_close_matches(layer, [n for n in named if n], n=3)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+    raise ValueError(f"layer must be a name from model.named_modules(); got {layer!r}{hint}")
+
+
+def _logits(output: object) -> torch.Tensor:
+    """The class scores inside whatever the model returns (see ``attribute``)."""
+    if isinstance(output, tuple | list) and output:
+        output = output[0]
+    elif isinstance(output, Mapping):
+        key = next((k for k in ("logits", "out") if k in output), None)
+        if key is None:
+            raise TypeError(f"the model returned a mapping with keys {list(output)}; expected "
+                            "a 'logits' or 'out' entry")
+        output = output[key]
+    elif not isinstance(output, torch.Tensor) and isinstance(
+        getattr(output, "logits", None), torch.Tensor
+    ):
+        output = output.logits  # type: ignore[attr-defined]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"the model returned {type(output).__name__}; expected a tensor of "
+                        "logits (N, n_classes), or a tuple/list/mapping holding one")
+    if output.ndim != 2:
+        raise ValueError(f"the model output must be logits shaped (N, n_classes); got shape "
+                         f"{tuple(output.shape)}. Use layer= to start from an inner module")
+    return output
+
+
+def _channel_scores(activation: torch.Tensor, layer: str) -> torch.Tensor:
+    """(N, U) scores of a layer: each channel's summed activation, or a linear layer's units."""
+    if activation.ndim < 2:
+        raise ValueError(f"layer {layer!r} output has shape {tuple(activation.shape)}; "
+                         "expected (N, channels, ...)")
+    return activation if activation.ndim == 2 else activation.flatten(2).sum(dim=2)
