@@ -62,7 +62,7 @@ def attribute(
     module = _as_module(model)
     chosen = get_method(method)
     _check_input(x, module)
-    layer_module = None if layer is None else _find_layer(module, layer)
+    capture = None if layer is None else LayerCapture(_find_layer(module, layer), layer)
 
     x_in = x.detach().requires_grad_(True)
     other_activations: dict[str, set[str]] = {}
@@ -70,10 +70,10 @@ def attribute(
         stack.enter_context(eval_mode(module))
         stack.enter_context(torch.enable_grad())
         stack.enter_context(_rule_scope(module, chosen, other_activations))
-        if layer_module is None:
+        if capture is None:
             scores = _logits(module(x_in))
         else:
-            scores = _channel_scores(LayerCapture(layer_module, layer).run(module, x_in), layer)
+            scores = _channel_scores(capture.run(module, x_in), capture.name)
     _report_other_activations(chosen, other_activations, strict)
     seeds = make_seeds(scores, target, seed=seed, label=label, at_output=layer is None)
     return _backward(seeds, x_in)
@@ -107,17 +107,22 @@ def _report_other_activations(method: Method, seen: dict[str, set[str]], strict:
     warnings.warn(message, NonReluActivationWarning, stacklevel=3)
 
 
-def _backward(seeds: Seeds, x_in: torch.Tensor) -> torch.Tensor:
+def _backward(seeds: Seeds, x_in: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     if not seeds.batched:
         (grad,) = torch.autograd.grad(seeds.outputs, x_in, seeds.grad_outputs)
         return grad.detach()
-    chunks = seeds.grad_outputs.split(TARGET_CHUNK)
+    chunk = chunk or TARGET_CHUNK
+    chunks = seeds.grad_outputs.split(chunk)
     maps = []
-    for i, chunk in enumerate(chunks):
-        (grad,) = torch.autograd.grad(
-            seeds.outputs, x_in, chunk, retain_graph=i < len(chunks) - 1, is_grads_batched=True
-        )
-        maps.append(grad.squeeze(1))  # (k, 1, C, H, W) -> (k, C, H, W): one example
+    for i, part in enumerate(chunks):
+        retain = i < len(chunks) - 1
+        if chunk == 1:
+            (grad,) = torch.autograd.grad(seeds.outputs, x_in, part[0], retain_graph=retain)
+        else:
+            (grad,) = torch.autograd.grad(
+                seeds.outputs, x_in, part, retain_graph=retain, is_grads_batched=True
+            )
+        maps.append(grad.reshape(-1, *x_in.shape[1:]))
     return torch.cat(maps).detach()
 
 

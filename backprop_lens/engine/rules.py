@@ -30,26 +30,29 @@ from torch.overrides import TorchFunctionMode
 class ReluRule:
     """How a ReLU passes a gradient backwards.
 
-    ``backward(grad, active)`` gets the incoming gradient and, when ``uses_mask`` is true, the
-    boolean mask ``a > 0`` of the forward pass (else ``None``, and no mask is stored).
+    ``backward(grad, output)`` gets the incoming gradient and, when ``uses_output`` is true, the
+    ReLU's forward output (``a > 0`` exactly where ``output > 0``); else ``None``, and nothing is
+    kept from the forward pass.
     """
 
     name: str
-    uses_mask: bool
+    uses_output: bool
     backward: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
-def _deconvnet_backward(grad: torch.Tensor, active: torch.Tensor | None) -> torch.Tensor:
+def _deconvnet_backward(grad: torch.Tensor, output: torch.Tensor | None) -> torch.Tensor:
     return grad.clamp(min=0)
 
 
-def _guided_backward(grad: torch.Tensor, active: torch.Tensor | None) -> torch.Tensor:
-    assert active is not None
-    return grad.clamp(min=0) * active
+def _guided_backward(grad: torch.Tensor, output: torch.Tensor | None) -> torch.Tensor:
+    assert output is not None
+    # relu(g)·1[a>0] == relu(g·1[a>0]): the native ReLU backward, then one in-place clamp of the
+    # fresh tensor it returns. Cheaper than masking by hand.
+    return torch.ops.aten.threshold_backward(grad, output, 0).clamp_(min=0)
 
 
-DECONVNET_RULE = ReluRule("relu(g)", uses_mask=False, backward=_deconvnet_backward)
-GUIDED_RULE = ReluRule("relu(g)*1[a>0]", uses_mask=True, backward=_guided_backward)
+DECONVNET_RULE = ReluRule("relu(g)", uses_output=False, backward=_deconvnet_backward)
+GUIDED_RULE = ReluRule("relu(g)*1[a>0]", uses_output=True, backward=_guided_backward)
 
 
 class _RuledReLU(torch.autograd.Function):
@@ -59,18 +62,19 @@ class _RuledReLU(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, rule: ReluRule, inplace: bool) -> torch.Tensor:
         if inplace:
             ctx.mark_dirty(x)
-            out = x.clamp_(min=0)
+            out = torch.relu_(x)
         else:
-            out = x.clamp(min=0)
+            out = torch.relu(x)
         ctx.rule = rule
-        # The mask, not the output, is saved: a later in-place op may overwrite the output.
-        ctx.save_for_backward(out > 0 if rule.uses_mask else None)
+        # Like the native ReLU, keep the output: a later in-place change to it is then caught
+        # by autograd's version check instead of silently corrupting the mask.
+        ctx.save_for_backward(out if rule.uses_output else None)
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        (active,) = ctx.saved_tensors
-        return ctx.rule.backward(grad, active), None, None
+        (output,) = ctx.saved_tensors
+        return ctx.rule.backward(grad, output), None, None
 
 
 _RELU: frozenset[Any] = frozenset({F.relu, torch.relu, torch.Tensor.relu})

@@ -108,7 +108,9 @@ def make_seeds(
             indices = random_units(n_examples, n_units, seed).to(scores.device)
         elif target == "cost":
             if not at_output:
-                raise ValueError('target="cost" is defined on the model output only; use layer=None')
+                raise ValueError(
+                    'target="cost" is defined on the model output only; use layer=None'
+                )
             cost = paper_cost(scores, _labels(label, n_examples, n_units))
             return Seeds(cost, torch.ones_like(cost), batched=False)
         else:
