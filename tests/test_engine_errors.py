@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from engine_nets import SeparateReLUNet
@@ -70,3 +72,14 @@ def test_a_layer_the_forward_never_calls_is_named(net: SeparateReLUNet) -> None:
     net.unused = torch.nn.Conv2d(3, 3, 1)
     with pytest.raises(ValueError, match=r"layer 'unused' was not called"):
         attribute(net, X, "saliency", 0, layer="unused")
+
+
+def test_scripted_models_are_refused_where_rules_cannot_reach() -> None:
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(72, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript announces its deprecation
+        scripted = torch.jit.script(net)
+    with pytest.raises(TypeError, match=r"TorchScript module \(<model>\); guided_backprop"):
+        attribute(scripted, X, "guided_backprop", 0)
+    assert attribute(scripted, X, "saliency", 0).shape == X.shape  # the plain gradient is fine

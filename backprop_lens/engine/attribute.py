@@ -61,6 +61,7 @@ def attribute(
     """
     module = _as_module(model)
     chosen = get_method(method)
+    _check_rules_can_apply(module, chosen)
     _check_input(x, module)
     capture = None if layer is None else LayerCapture(_find_layer(module, layer), layer)
 
@@ -133,6 +134,17 @@ def _as_module(model: object) -> nn.Module:
     if isinstance(inner, nn.Module):
         return inner
     raise TypeError(f"model must be a torch.nn.Module or a LensModel; got {type(model).__name__}")
+
+
+def _check_rules_can_apply(module: nn.Module, method: Method) -> None:
+    """TorchScript runs outside Python, where no rule reaches its ReLUs: refuse, don't guess."""
+    if method.relu_rule is None:
+        return
+    scripted = next((n or "<model>" for n, m in module.named_modules()
+                     if isinstance(m, torch.jit.ScriptModule)), None)
+    if scripted is not None:
+        raise TypeError(f"model contains a TorchScript module ({scripted}); {method.name} rules "
+                        "cannot reach the ReLUs inside it. Pass the original (eager) nn.Module")
 
 
 def _check_input(x: object, module: nn.Module) -> None:
