@@ -9,9 +9,15 @@ NODE_STAMP := node_modules/.package-lock.json
 DEV_STAMP := $(VENV)/.dev-installed
 LAB_STAMP := $(VENV)/.lab-installed
 
-.PHONY: setup lab test test-fast lint typecheck bundle benchmark clean
+CHROMIUM := /usr/bin/chromium
 
-setup: $(DEV_STAMP)
+.PHONY: setup lab test test-fast test-js lint typecheck bundle benchmark clean
+
+setup: $(DEV_STAMP) $(CHROMIUM)
+
+# Browser tests use Debian's Chromium; Playwright never downloads a browser of its own.
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -38,11 +44,14 @@ lint: $(DEV_STAMP)
 typecheck: $(NODE_STAMP)
 	npx tsc --noEmit
 
-test: lint typecheck $(DEV_STAMP)
+test: lint typecheck test-js $(DEV_STAMP) $(CHROMIUM)
 	$(PY) -m pytest -q
 
 test-fast: $(DEV_STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+test-js: $(NODE_STAMP)
+	npx vitest run
 
 lab: $(LAB_STAMP)
 	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb
