@@ -1,0 +1,33 @@
+"""Networks to look into, each as a ``LensModel`` (module + preprocessing + classes + layers).
+
+``load(name)`` / ``available()`` for the zoo; the paper's random networks (``paper_cnn``,
+``paper_fcn``, ``vgg16``); torchvision's ``vgg16`` / ``resnet18`` with a local weight file;
+``randomize`` for weight-randomisation experiments; ``as_lens_model`` for any ``nn.Module``.
+"""
+
+from .imagenet import imagenet_classes, resnet18, vgg16
+from .lens_model import IMAGENET_MEAN, IMAGENET_STD, LensModel, as_lens_model
+from .paper import PAPER_MEAN, paper_cnn, paper_fcn
+from .randomize import MODES, randomize, randomized_layers
+from .shapes_nets import SHAPES_MODELS, weight_record
+from .zoo import available, load
+
+__all__ = [
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "MODES",
+    "PAPER_MEAN",
+    "SHAPES_MODELS",
+    "LensModel",
+    "as_lens_model",
+    "available",
+    "imagenet_classes",
+    "load",
+    "paper_cnn",
+    "paper_fcn",
+    "randomize",
+    "randomized_layers",
+    "resnet18",
+    "vgg16",
+    "weight_record",
+]
