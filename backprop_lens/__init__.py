@@ -1,6 +1,19 @@
 """backprop-lens: see what backpropagation-based visualizations of image classifiers really show."""
 
+from typing import Any
+
+from . import data, models
 from .engine import METHODS, NonReluActivationWarning, attribute
 
-__all__ = ["METHODS", "NonReluActivationWarning", "attribute"]
+__all__ = ["METHODS", "Explorer", "NonReluActivationWarning", "attribute", "data", "models"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The widget pulls in ipywidgets, anywidget and bqplot: loaded on first use, so that the
+    # engine imports fast in scripts and workers that never show a widget.
+    if name == "Explorer":
+        from .widget import Explorer
+
+        return Explorer
+    raise AttributeError(f"module 'backprop_lens' has no attribute {name!r}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import warnings
 from collections.abc import Callable
 
 import pytest
@@ -10,7 +12,7 @@ import torchvision
 from engine_nets import SeparateReLUNet
 from torch import nn
 
-from backprop_lens import METHODS, attribute
+from backprop_lens import METHODS, NonReluActivationWarning, attribute
 
 HOOK_DICTS = (
     "_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
@@ -200,3 +202,48 @@ def test_cuda_maps_stay_on_cuda_and_match_cpu(method: str) -> None:
     got = attribute(net.cuda(), x.cuda(), method, [0, 2])
     assert got.device.type == "cuda"
     assert torch.allclose(got.cpu(), want, atol=1e-5)
+
+
+class _RunsAnotherThread(nn.Module):
+    """On its first call, runs the whole network on another thread and waits for it: what a
+    notebook cell does while a widget computes maps on its worker thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.networks: list[nn.Module] = []  # a list: not registered as a submodule
+        self.other_result: object = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.networks and self.other_result is None:
+            self.other_result = "running"
+            network = self.networks[0]
+
+            def run() -> None:
+                try:
+                    self.other_result = network(torch.ones(1, 3, 8, 8))
+                except BaseException as exc:
+                    self.other_result = exc
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            thread.join()
+        return x
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("layer", [None, "4"])
+def test_other_threads_running_the_model_meanwhile_are_not_affected(
+    method: str, layer: str | None
+) -> None:
+    probe = _RunsAnotherThread()
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), probe, nn.GELU(), nn.Conv2d(4, 4, 3), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(4 * 4 * 4, 3)).eval()
+    with torch.no_grad():
+        want = net(torch.ones(1, 3, 8, 8))
+    probe.networks.append(net)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NonReluActivationWarning)
+        attribute(net, torch.ones(1, 3, 8, 8), method, 0, layer=layer)
+    assert isinstance(probe.other_result, torch.Tensor), probe.other_result
+    assert torch.allclose(probe.other_result, want)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import difflib
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 import torch
 from torch import nn
 
+from .activations import channel_scores, logits_from_output
 from .methods import Method, get_method
 from .model_guard import LayerCapture, ModuleTracker, eval_mode
 from .rules import relu_rule_applied
@@ -59,10 +60,10 @@ def attribute(
     Returns:
         A detached tensor like ``x`` (or (K, C, H, W) for a sequence target).
     """
-    module = _as_module(model)
+    module = as_module(model)
     chosen = get_method(method)
     _check_rules_can_apply(module, chosen)
-    _check_input(x, module)
+    check_input(x, module)
     capture = None if layer is None else LayerCapture(_find_layer(module, layer), layer)
 
     x_in = x.detach().requires_grad_(True)
@@ -72,9 +73,9 @@ def attribute(
         stack.enter_context(torch.enable_grad())
         stack.enter_context(_rule_scope(module, chosen, other_activations))
         if capture is None:
-            scores = _logits(module(x_in))
+            scores = logits_from_output(module(x_in))
         else:
-            scores = _channel_scores(capture.run(module, x_in), capture.name)
+            scores = channel_scores(capture.run(module, x_in), capture.name)
     _report_other_activations(chosen, other_activations, strict)
     seeds = make_seeds(scores, target, seed=seed, label=label, at_output=layer is None)
     return _backward(seeds, x_in)
@@ -127,7 +128,7 @@ def _backward(seeds: Seeds, x_in: torch.Tensor, chunk: int | None = None) -> tor
     return torch.cat(maps).detach()
 
 
-def _as_module(model: object) -> nn.Module:
+def as_module(model: object) -> nn.Module:
     if isinstance(model, nn.Module):
         return model
     inner = getattr(model, "module", None)
@@ -147,7 +148,7 @@ def _check_rules_can_apply(module: nn.Module, method: Method) -> None:
                         "cannot reach the ReLUs inside it. Pass the original (eager) nn.Module")
 
 
-def _check_input(x: object, module: nn.Module) -> None:
+def check_input(x: object, module: nn.Module) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor shaped (N, C, H, W); got {type(x).__name__}")
     if not x.dtype.is_floating_point:
@@ -177,34 +178,3 @@ def _find_layer(module: nn.Module, layer: object) -> nn.Module:
     close = difflib.get_close_matches(layer, [n for n in named if n], n=3)
     hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
     raise ValueError(f"layer must be a name from model.named_modules(); got {layer!r}{hint}")
-
-
-def _logits(output: object) -> torch.Tensor:
-    """The class scores inside whatever the model returns (see ``attribute``)."""
-    if isinstance(output, tuple | list) and output:
-        output = output[0]
-    elif isinstance(output, Mapping):
-        key = next((k for k in ("logits", "out") if k in output), None)
-        if key is None:
-            raise TypeError(f"the model returned a mapping with keys {list(output)}; expected "
-                            "a 'logits' or 'out' entry")
-        output = output[key]
-    elif not isinstance(output, torch.Tensor) and isinstance(
-        getattr(output, "logits", None), torch.Tensor
-    ):
-        output = output.logits  # type: ignore[attr-defined]
-    if not isinstance(output, torch.Tensor):
-        raise TypeError(f"the model returned {type(output).__name__}; expected a tensor of "
-                        "logits (N, n_classes), or a tuple/list/mapping holding one")
-    if output.ndim != 2:
-        raise ValueError(f"the model output must be logits shaped (N, n_classes); got shape "
-                         f"{tuple(output.shape)}. Use layer= to start from an inner module")
-    return output
-
-
-def _channel_scores(activation: torch.Tensor, layer: str) -> torch.Tensor:
-    """(N, U) scores of a layer: each channel's summed activation, or a linear layer's units."""
-    if activation.ndim < 2:
-        raise ValueError(f"layer {layer!r} output has shape {tuple(activation.shape)}; "
-                         "expected (N, channels, ...)")
-    return activation if activation.ndim == 2 else activation.flatten(2).sum(dim=2)

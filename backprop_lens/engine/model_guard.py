@@ -3,10 +3,14 @@
 Everything here is undone on exit, also when the forward or backward pass raises: the
 training flag of every submodule, the temporary forward hook that captures a layer, and the
 global hooks that name the module running a non-ReLU activation.
+
+Hooks live on the (shared) module, but act only for the thread that set them: a notebook may
+run the same model in a cell while a widget computes maps on a worker thread.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -39,8 +43,11 @@ class LayerCapture:
         self.module = module
         self.name = name
         self.output: torch.Tensor | None = None
+        self._thread = threading.get_ident()
 
     def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        if threading.get_ident() != self._thread:
+            return
         if not isinstance(output, torch.Tensor):
             raise TypeError(f"layer {self.name!r} returns {type(output).__name__}, not a tensor; "
                             "choose a module whose output is a single tensor")
@@ -67,17 +74,22 @@ class ModuleTracker:
         self._names = {id(module): name for name, module in model.named_modules()}
         self._stack: list[str] = []
         self._handles: list[RemovableHandle] = []
+        self._thread = threading.get_ident()
 
     @property
     def current(self) -> str:
         return self._stack[-1] if self._stack else "<model>"
 
     def _enter(self, module: nn.Module, inputs: Any) -> None:
+        if threading.get_ident() != self._thread:
+            return
         name = self._names.get(id(module))
         if name is not None:
             self._stack.append(name or "<model>")
 
     def _leave(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        if threading.get_ident() != self._thread:
+            return
         if id(module) in self._names and self._stack:
             self._stack.pop()
 
