@@ -1,0 +1,5 @@
+"""The notebook widget."""
+
+from .explorer import OUTPUT, Explorer
+
+__all__ = ["OUTPUT", "Explorer"]

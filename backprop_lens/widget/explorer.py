@@ -1,0 +1,348 @@
+"""The Explorer: a notebook widget to scrub methods, targets and layers of any image classifier.
+
+Python owns the state; the front end (``js/widget.ts``) is a view over these synced traits:
+
+- chosen by the user (front end or Python): ``method``, ``target``, ``layer``, ``shared_scale``;
+- owned by Python: ``status``, ``progress``, ``methods``, ``layers``, ``classes``, ``targets``
+  (per layer, the indices to scrub, best first, with their score), ``maps`` (rendered maps by
+  ``"layer/target/method"``), ``generation``, ``input_png``, ``conventions``, ``sensitivity``.
+
+Maps are computed by a background worker (see ``scheduler``); new ones reach the front end as
+binary messages at once, and the ``maps`` trait is synced whole whenever the worker goes idle,
+so that saved notebooks and exported pages hold every map computed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import ipywidgets
+import torch
+import traitlets
+from torch import nn
+
+from .. import data, models
+from ..engine import METHODS, attribute, get_method
+from ..engine.activations import layer_channel_scores
+from ..metrics import class_sensitivity
+from ..models import LensModel
+from ..render import CONVENTIONS, RenderedMap, png_bytes, render_map
+from .charts import ExplorerCharts
+from .scheduler import DEFAULT_CACHE_BYTES, PRECOMPUTE, VIEW, Job, MapCache, Worker
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+#: The ``layer`` value that stands for the model's output (its logits).
+OUTPUT = "output"
+
+DEFAULT_MODEL = "shapes_cnn"
+#: The default picture: a star and an arrow, which the shapes CNN ranks as its top two classes
+#: (p = 0.78 and 0.22), so that scrubbing the target shows which maps follow the class.
+DEFAULT_IMAGE_SEED = 47
+
+#: Traits the front end may set; everything else is Python's.
+FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale"})
+
+
+def map_key(layer: str, target: int, method: str) -> str:
+    return f"{layer}/{target}/{method}"
+
+
+def _bundle(name: str) -> Path:
+    path = STATIC / name
+    if not path.is_file():
+        raise FileNotFoundError(f"the front-end bundle {path} is missing: build it with "
+                                "`npm run build` (or `make setup`) in the project folder")
+    return path
+
+
+def _as_spec(model: LensModel | nn.Module | str | None) -> LensModel:
+    if model is None:
+        return models.load(DEFAULT_MODEL)
+    if isinstance(model, str):
+        return models.load(model)
+    return models.as_lens_model(model)
+
+
+def _default_image() -> Any:
+    return data.shapes.generate(1, seed=DEFAULT_IMAGE_SEED, objects=2).images[0]
+
+
+def _shape_label(shape: Sequence[int]) -> str:
+    return "×".join(str(s) for s in shape)
+
+
+class Explorer(anywidget.AnyWidget):
+    """Saliency, DeconvNet and guided backprop of one image, for every target and layer.
+
+    Args:
+        model: a ``LensModel``, an ``nn.Module`` (wrapped by ``models.as_lens_model``), or a
+            zoo name; the shipped shapes CNN when omitted.
+        image: anything ``LensModel.preprocess`` accepts; a two-shape picture when omitted.
+        methods: the methods to offer, from ``backprop_lens.METHODS``.
+        top_k: how many of the best targets are precomputed right after the image is set.
+        cache_mb: the memory cap of the rendered maps kept (least recently used dropped first).
+    """
+
+    _esm = _bundle("widget.js")
+    _css = _bundle("widget.css")
+
+    method = traitlets.Unicode("guided_backprop").tag(sync=True)
+    target = traitlets.Int(0).tag(sync=True)
+    layer = traitlets.Unicode(OUTPUT).tag(sync=True)
+    shared_scale = traitlets.Bool(False).tag(sync=True)
+
+    status = traitlets.Unicode("idle").tag(sync=True)
+    progress = traitlets.Float(1.0).tag(sync=True)
+    methods = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    layers = traitlets.List(traitlets.Dict()).tag(sync=True)
+    classes = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    targets = traitlets.Dict().tag(sync=True)
+    maps = traitlets.Dict().tag(sync=True)
+    generation = traitlets.Int(0).tag(sync=True)
+    input_png = traitlets.Bytes(b"").tag(sync=True)
+    conventions = traitlets.Dict(CONVENTIONS).tag(sync=True)
+    sensitivity = traitlets.Dict().tag(sync=True)
+    model_name = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(
+        self,
+        model: LensModel | nn.Module | str | None = None,
+        image: Any = None,
+        methods: Sequence[str] = METHODS,
+        top_k: int = 10,
+        cache_mb: float = DEFAULT_CACHE_BYTES / 2**20,
+        **kwargs: Any,
+    ) -> None:
+        methods = tuple(get_method(m).name for m in methods)
+        if not methods:
+            raise ValueError("methods must name at least one method")
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int; got {top_k!r}")
+        super().__init__(methods=list(methods), **kwargs)
+        self.top_k = top_k
+        self._cache = MapCache(int(cache_mb * 2**20))
+        self._maps_lock = threading.Lock()
+        self._view_requests = 0
+        self._ready = False
+        self._worker = Worker(self._run_job, self._on_worker_state, self._on_worker_error)
+        self.on_msg(self._on_custom_message)
+        self._spec = _as_spec(model)
+        self._image = _default_image() if image is None else image
+        self._load()
+        self.charts = ExplorerCharts(self)
+        self.layout_box = ipywidgets.VBox([self, self.charts.widget])
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """Displayed with its charts below it."""
+        return self.layout_box._repr_mimebundle_(**kwargs)
+
+    # --- what is being explored ----------------------------------------------------------
+
+    @property
+    def model(self) -> LensModel:
+        return self._spec
+
+    @model.setter
+    def model(self, model: LensModel | nn.Module | str) -> None:
+        spec = _as_spec(model)
+        self._spec = spec
+        self._load()
+
+    @property
+    def image(self) -> Any:
+        return self._image
+
+    @image.setter
+    def image(self, image: Any) -> None:
+        self._image = image
+        self._load()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until every queued map is computed; False if ``timeout`` (s) ran out first."""
+        return self._worker.wait_idle(timeout)
+
+    def _load(self) -> None:
+        """Show ``self._image`` through ``self._spec``: reset every derived trait, compute the
+        first map now (so the first paint needs no worker), queue the top-k maps."""
+        spec = self._spec
+        x = spec.preprocess(self._image)
+        layer_names = [name for name, _ in spec.layers]
+        logits, scores = layer_channel_scores(spec.module, x, layer_names)
+        probabilities = logits[0].softmax(dim=0)
+        targets = {OUTPUT: _ranked(probabilities)}
+        targets.update({name: _ranked(scores[name]) for name in layer_names if name in scores})
+        layers = [{"name": OUTPUT, "label": f"output · {len(spec.classes)} classes"}]
+        layers += [{"name": name, "label": f"{name} · {_shape_label(shape)}"}
+                   for name, shape in reversed(spec.layers) if name in scores]
+        generation = self._worker.new_generation()
+        self._cache.clear()
+        self._x = x
+        self._sensitivity: dict[str, float] = {}
+        top = int(targets[OUTPUT][0][0])
+        first = self._compute(OUTPUT, self.method, [top])
+        # Observers run once everything is consistent (the charts read several traits).
+        with self.hold_sync(), self.hold_trait_notifications():
+            self._ready = False
+            self.classes = list(spec.classes)
+            self.targets = targets
+            self.layers = layers
+            self.model_name = spec.name
+            self.input_png = png_bytes(spec.deprocess(x))
+            self.generation = generation
+            self.sensitivity = {}
+            self.maps = {}
+            self.layer = OUTPUT
+            self.target = top
+            self.status = "computing"
+            self._ready = True
+        self._publish(first, generation, notify=False)
+        for method in self._methods_current_first():
+            self._worker.submit(PRECOMPUTE, OUTPUT, method, self._top_targets(OUTPUT))
+
+    def _methods_current_first(self) -> list[str]:
+        return [self.method, *(m for m in self.methods if m != self.method)]
+
+    def _top_targets(self, layer: str) -> tuple[int, ...]:
+        return tuple(int(index) for index, _ in self.targets[layer][: self.top_k])
+
+    # --- validation: the front end and Python alike --------------------------------------
+
+    @traitlets.validate("method")
+    def _valid_method(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        if self.methods and value not in self.methods:
+            raise traitlets.TraitError(f"method must be one of {self.methods}; got {value!r}")
+        return str(value)
+
+    @traitlets.validate("layer")
+    def _valid_layer(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        if self._ready and value not in self.targets:
+            names = [entry["name"] for entry in self.layers]
+            raise traitlets.TraitError(f"layer must be one of {names}; got {value!r}")
+        return str(value)
+
+    @traitlets.validate("target")
+    def _valid_target(self, proposal: dict[str, Any]) -> int:
+        value = proposal["value"]
+        if self._ready:
+            count = len(self.targets.get(self.layer, []))
+            if not 0 <= value < count:
+                what = "class" if self.layer == OUTPUT else f"channel of {self.layer!r}"
+                raise traitlets.TraitError(f"target must be a {what} in [0, {count}); got {value}")
+        return int(value)
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """Updates from the front end: rejected whole, and shown, when anything is invalid;
+        the front end is then sent the valid state back."""
+        forbidden = sorted(set(sync_data) - FRONTEND_WRITABLE)
+        try:
+            if forbidden:
+                raise traitlets.TraitError(f"the front end may not set {forbidden}")
+            super().set_state(sync_data)
+        except (traitlets.TraitError, TypeError, ValueError) as exc:
+            self.status = f"error: {exc}"
+            self.send_state([key for key in sync_data if key in self.keys])
+
+    def _on_custom_message(self, widget: Any, content: Any, buffers: list[Any]) -> None:
+        if isinstance(content, dict) and content.get("type") == "sync":
+            with self._maps_lock:
+                self.send_state("maps")
+            return
+        self.status = f"error: unknown message from the front end: {str(content)[:80]}"
+
+    # --- requests ------------------------------------------------------------------------
+
+    @traitlets.observe("layer")
+    def _layer_changed(self, change: dict[str, Any]) -> None:
+        """A new layer starts at its best target; its top-k are precomputed."""
+        if not self._ready:
+            return
+        self.target = self.targets[self.layer][0][0]
+        if self.layer != OUTPUT:
+            for method in self._methods_current_first():
+                self._worker.submit(PRECOMPUTE, self.layer, method, self._top_targets(self.layer))
+        self._request_view()
+
+    @traitlets.observe("method", "target")
+    def _choice_changed(self, change: dict[str, Any]) -> None:
+        if self._ready:
+            self._request_view()
+
+    def _request_view(self) -> None:
+        """Queue, ahead of everything else, the maps the view shows now: the chosen method
+        first, then the other methods of the compare row."""
+        self._view_requests += 1
+        missing = [m for m in self._methods_current_first()
+                   if map_key(self.layer, self.target, m) not in self._cache]
+        if self.status.startswith("error") or missing:
+            self.status = "computing" if missing else "idle"
+        for method in missing:
+            self._worker.submit(VIEW, self.layer, method, (self.target,), self._view_requests)
+
+    # --- the worker's side ---------------------------------------------------------------
+
+    def _compute(self, layer: str, method: str, targets: Sequence[int]) -> dict[str, RenderedMap]:
+        maps = attribute(self._spec, self._x, method, list(targets),
+                         layer=None if layer == OUTPUT else layer)
+        if layer == OUTPUT and len(targets) > 1:
+            self._sensitivity[method] = class_sensitivity(maps)
+        return {map_key(layer, t, method): render_map(m, method)
+                for t, m in zip(targets, maps, strict=True)}
+
+    def _run_job(self, job: Job) -> None:
+        batch = job.priority == PRECOMPUTE
+        todo = [t for t in job.targets if map_key(job.layer, t, job.method) not in self._cache]
+        if not todo:
+            return
+        # A precomputed batch is redone whole: the class-sensitivity statistic needs all of it.
+        rendered = self._compute(job.layer, job.method, job.targets if batch else todo)
+        if self._worker.is_current(job):
+            self._publish(rendered, job.generation, notify=True)
+            if batch and job.layer == OUTPUT:
+                self.sensitivity = dict(self._sensitivity)
+
+    def _publish(self, rendered: dict[str, RenderedMap], generation: int, notify: bool) -> None:
+        """Cache new maps, mirror them in ``maps``, and (``notify``) send them at once."""
+        with self._maps_lock:
+            evicted: list[str] = []
+            for key, entry in rendered.items():
+                evicted += self._cache.put(key, entry)
+                self.maps[key] = {"png": entry.png, "scale": entry.scale,
+                                  "convention": entry.convention}
+            for key in evicted:
+                self.maps.pop(key, None)
+            if not notify:
+                self.send_state("maps")
+                return
+            kept = [key for key in rendered if key not in evicted]
+            added = [{"key": key, "scale": rendered[key].scale,
+                      "convention": rendered[key].convention} for key in kept]
+            buffers = [rendered[key].png for key in kept]
+        self.send({"type": "maps", "generation": generation, "add": added, "remove": evicted},
+                  buffers=buffers)
+
+    def _on_worker_state(self, busy: bool, done: int, total: int) -> None:
+        self.progress = done / total if total else 1.0
+        if busy:
+            if not self.status.startswith("error"):
+                self.status = "computing"
+            return
+        with self._maps_lock:
+            self.send_state("maps")  # the whole set, for saved notebooks and late front ends
+        if not self.status.startswith("error"):
+            self.status = "idle"
+
+    def _on_worker_error(self, exc: BaseException) -> None:
+        self.status = f"error: {type(exc).__name__}: {exc}"
+
+
+def _ranked(scores: torch.Tensor) -> list[list[float]]:
+    """``[[index, score], …]``, best first; indices as ints for the front end."""
+    values, order = scores.detach().double().sort(descending=True)
+    return [[int(i), float(v)] for i, v in zip(order.tolist(), values.tolist(), strict=True)]

@@ -1,0 +1,173 @@
+"""Background computation for the widget: a prioritised job queue on one worker thread, and a
+bounded cache of rendered maps.
+
+Why a thread: the kernel must stay responsive while maps are computed (a cell can run meanwhile);
+torch releases the GIL inside its kernels. Why priorities: a slider move to a map not yet computed
+must be served before the rest of the precomputation. Why generations: when the image or model
+changes, everything queued for the old one is dropped, and results still in flight are discarded.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..render import RenderedMap
+
+#: Job priorities: what the view shows now first, then the precomputation.
+VIEW, PRECOMPUTE = 0, 1
+
+#: The default memory cap of the map cache (PNG bytes).
+DEFAULT_CACHE_BYTES = 64 * 2**20
+
+
+@dataclass(order=True)
+class Job:
+    priority: int
+    order: int
+    generation: int = field(compare=False)
+    layer: str = field(compare=False)
+    method: str = field(compare=False)
+    targets: tuple[int, ...] = field(compare=False)
+    view: int = field(compare=False, default=-1)  # the view request it serves (VIEW jobs)
+
+
+class MapCache:
+    """Rendered maps by key, least recently used evicted first beyond ``max_bytes``."""
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive; got {max_bytes}")
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[str, RenderedMap] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: str) -> RenderedMap | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: str, value: RenderedMap) -> list[str]:
+        """Store ``value``; returns the keys evicted to stay under the cap (never ``key``)."""
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.png)
+            self._entries[key] = value
+            self._bytes += len(value.png)
+            evicted = []
+            while self._bytes > self.max_bytes and len(self._entries) > 1:
+                victim, entry = self._entries.popitem(last=False)
+                self._bytes -= len(entry.png)
+                evicted.append(victim)
+            return evicted
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+class Worker:
+    """Runs jobs on one daemon thread, highest priority first.
+
+    ``run(job)`` does the work; ``on_state(busy, done, total)`` reports progress after every
+    job; ``on_error(exc)`` gets what a job raised (the worker keeps going).
+    """
+
+    def __init__(
+        self,
+        run: Callable[[Job], None],
+        on_state: Callable[[bool, int, int], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self._run = run
+        self._on_state = on_state
+        self._on_error = on_error
+        self._heap: list[Job] = []
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._done = 0
+        self._total = 0
+        self._latest_view = -1
+        self._generation = 0
+        self._thread = threading.Thread(target=self._loop, name="backprop-lens-worker",
+                                        daemon=True)
+        self._thread.start()
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def submit(self, priority: int, layer: str, method: str, targets: tuple[int, ...],
+               view: int = -1) -> None:
+        with self._cond:
+            if view >= 0:
+                self._latest_view = max(self._latest_view, view)
+            job = Job(priority, next(self._order), self._generation, layer, method, targets, view)
+            heapq.heappush(self._heap, job)
+            self._total += 1
+            self._cond.notify_all()  # the worker, and nobody waiting for idleness by mistake
+
+    def new_generation(self) -> int:
+        """Drop every queued job; results of the running one will be discarded too."""
+        with self._cond:
+            self._generation += 1
+            self._heap.clear()
+            self._done = self._total = 0
+            return self._generation
+
+    def is_current(self, job: Job) -> bool:
+        return job.generation == self._generation
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until no job is queued or running; False if ``timeout`` ran out first."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._heap and not self._busy, timeout)
+
+    def _next(self) -> Job:
+        with self._cond:
+            while True:
+                self._cond.wait_for(lambda: bool(self._heap))
+                job = heapq.heappop(self._heap)
+                stale_view = job.view >= 0 and job.view < self._latest_view
+                if job.generation == self._generation and not stale_view:
+                    self._busy = True
+                    return job
+                self._done += 1  # dropped: a newer view request or a new image replaced it
+
+    def _loop(self) -> None:
+        while True:
+            job = self._next()
+            try:
+                self._run(job)
+            except BaseException as exc:  # the thread must survive any job
+                self._on_error(exc)
+            with self._cond:
+                self._done += 1
+                self._busy = bool(self._heap)
+                busy, done, total = self._busy, self._done, self._total
+                if not busy:
+                    self._done = self._total = 0
+            self._on_state(busy, done, total)
+            with self._cond:
+                self._cond.notify_all()

@@ -1,0 +1,122 @@
+// Pure functions from the widget's synced state to what the view shows. No DOM here, so that
+// every rule of the view is unit-tested (js/tests/state.test.ts).
+
+export const OUTPUT = "output";
+
+export interface MapEntry {
+  png: DataView;
+  scale: number;
+  convention: string;
+}
+
+export interface LayerEntry {
+  name: string;
+  label: string;
+}
+
+/** [index, score] pairs, best first: classes by probability, channels by activation. */
+export type Ranked = [number, number][];
+
+export interface LensState {
+  method: string;
+  target: number;
+  layer: string;
+  shared_scale: boolean;
+  status: string;
+  progress: number;
+  methods: string[];
+  layers: LayerEntry[];
+  classes: string[];
+  targets: Record<string, Ranked>;
+  maps: Record<string, MapEntry>;
+  generation: number;
+  input_png: DataView | null;
+  conventions: Record<string, string>;
+  sensitivity: Record<string, number>;
+  model_name: string;
+}
+
+const METHOD_NAMES: Record<string, string> = {
+  saliency: "Saliency",
+  deconvnet: "DeconvNet",
+  guided_backprop: "Guided backprop",
+};
+
+export function methodName(method: string): string {
+  return METHOD_NAMES[method] ?? method;
+}
+
+export function mapKey(layer: string, target: number, method: string): string {
+  return `${layer}/${target}/${method}`;
+}
+
+export function ranked(state: Pick<LensState, "targets">, layer: string): Ranked {
+  return state.targets[layer] ?? [];
+}
+
+/** The slider position of `target` among the layer's ranked targets (0 when absent). */
+export function targetPosition(state: Pick<LensState, "targets">, layer: string, target: number) {
+  const position = ranked(state, layer).findIndex(([index]) => index === target);
+  return Math.max(position, 0);
+}
+
+export function layerPosition(state: Pick<LensState, "layers">, layer: string): number {
+  return Math.max(
+    state.layers.findIndex((entry) => entry.name === layer),
+    0,
+  );
+}
+
+export function targetLabel(
+  state: Pick<LensState, "classes" | "targets">,
+  layer: string,
+  target: number,
+): string {
+  const entry = ranked(state, layer).find(([index]) => index === target);
+  const score = entry ? entry[1] : NaN;
+  if (layer === OUTPUT) {
+    const name = state.classes[target] ?? String(target);
+    return `${name} · p = ${score.toFixed(3)}`;
+  }
+  return `channel ${target} · activation ${Number.isFinite(score) ? score.toPrecision(3) : "?"}`;
+}
+
+/** What choosing slider position `position` on the layer slider selects: a new layer starts at
+ * its best target (the same rule as the Python side). */
+export function layerAt(
+  state: Pick<LensState, "layers" | "targets">,
+  position: number,
+): { layer: string; target: number } {
+  const entry = state.layers[clamp(position, 0, state.layers.length - 1)];
+  const layer = entry ? entry.name : OUTPUT;
+  const best = ranked(state, layer)[0];
+  return { layer, target: best ? best[0] : 0 };
+}
+
+export function targetAt(state: Pick<LensState, "targets">, layer: string, position: number) {
+  const list = ranked(state, layer);
+  const entry = list[clamp(position, 0, list.length - 1)];
+  return entry ? entry[0] : 0;
+}
+
+function clamp(value: number, low: number, high: number): number {
+  return Math.min(Math.max(value, low), Math.max(high, low));
+}
+
+/** The CSS filter that puts a map on a scale shared with `others` of its convention.
+ * Signed maps are centred on grey (contrast), absolute maps start at black (brightness);
+ * see backprop_lens/render.py. */
+export function sharedScaleFilter(entry: MapEntry, others: MapEntry[]): string {
+  const peers = others.filter((other) => other.convention === entry.convention);
+  const shared = Math.max(entry.scale, ...peers.map((other) => other.scale));
+  if (!(shared > 0)) return "none";
+  const factor = entry.scale / shared;
+  if (factor === 1) return "none";
+  return entry.convention === "abs_grey"
+    ? `brightness(${factor.toFixed(4)})`
+    : `contrast(${factor.toFixed(4)})`;
+}
+
+export function isError(status: string): boolean {
+  return status.startsWith("error");
+}

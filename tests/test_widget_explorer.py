@@ -1,0 +1,213 @@
+"""The Explorer's traits, validation, background computation and charts (no browser here:
+see tests/browser for the front end)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from backprop_lens import METHODS, models
+from backprop_lens.widget import OUTPUT, Explorer
+from backprop_lens.widget.explorer import map_key
+
+
+def small_explorer(**kwargs: Any) -> Explorer:
+    spec = models.paper_cnn(n_filters=8, input_size=32, n_classes=10)
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    explorer = Explorer(model=spec, image=image, **kwargs)
+    assert explorer.wait(60)
+    return explorer
+
+
+@pytest.fixture()
+def explorer() -> Explorer:
+    return small_explorer()
+
+
+def test_the_output_layer_is_precomputed_for_every_method_and_top_k_target(
+    explorer: Explorer,
+) -> None:
+    assert explorer.status == "idle"
+    assert explorer.progress == 1.0
+    top = [index for index, _ in explorer.targets[OUTPUT][:10]]
+    for method in METHODS:
+        for target in top:
+            entry = explorer.maps[map_key(OUTPUT, target, method)]
+            assert entry["png"].startswith(b"\x89PNG")
+            assert Image.open(io.BytesIO(entry["png"])).size == (32, 32)
+    assert set(explorer.sensitivity) == set(METHODS)
+    assert all(np.isfinite(v) for v in explorer.sensitivity.values())
+
+
+def test_targets_are_ranked_best_first_for_the_output_and_every_layer(explorer: Explorer) -> None:
+    assert explorer.layers[0]["name"] == OUTPUT
+    assert [entry["name"] for entry in explorer.layers[1:]] == [
+        name for name, _ in reversed(explorer.model.layers)]
+    for ranked in explorer.targets.values():
+        scores = [score for _, score in ranked]
+        assert scores == sorted(scores, reverse=True)
+    probabilities = [p for _, p in explorer.targets[OUTPUT]]
+    assert abs(sum(probabilities) - 1) < 1e-6
+    assert explorer.target == explorer.targets[OUTPUT][0][0]
+    assert "·" in explorer.layers[1]["label"]  # name and shape
+
+
+def test_a_new_choice_is_computed_in_the_background(explorer: Explorer) -> None:
+    explorer.layer = "conv"
+    best_channel = explorer.targets["conv"][0][0]
+    assert explorer.target == best_channel  # a new layer starts at its best target
+    explorer.target = explorer.targets["conv"][5][0]
+    explorer.method = "deconvnet"
+    assert explorer.wait(60)
+    assert explorer.status == "idle"
+    for method in METHODS:  # the compare row
+        assert map_key("conv", explorer.target, method) in explorer.maps
+    for index, _ in explorer.targets["conv"][:10]:  # the layer's top-k, precomputed
+        assert map_key("conv", index, "guided_backprop") in explorer.maps
+
+
+@pytest.mark.parametrize(
+    ("update", "message"),
+    [
+        ({"method": "gradcam"}, "method must be one of"),
+        ({"method": 3}, "method"),
+        ({"target": 10}, r"target must be a class in \[0, 10\)"),
+        ({"target": "seven"}, "target"),
+        ({"layer": "nowhere"}, "layer must be one of"),
+        ({"layer": "conv", "target": 9999}, "target must be a channel of 'conv'"),
+        ({"status": "idle"}, "the front end may not set"),
+        ({"maps": {}}, "the front end may not set"),
+    ],
+)
+def test_invalid_updates_from_the_front_end_are_shown_and_undone(
+    explorer: Explorer, update: dict[str, Any], message: str
+) -> None:
+    before = (explorer.method, explorer.target, explorer.layer, dict(explorer.maps))
+    sent: list[Any] = []
+    explorer.send_state = lambda key=None: sent.append(key)  # type: ignore[method-assign]
+    explorer.set_state(update)
+    assert explorer.status.startswith("error: ")
+    assert pytest.importorskip("re").search(message, explorer.status)
+    assert (explorer.method, explorer.target, explorer.layer, dict(explorer.maps)) == before
+    assert sent, "the front end must be sent the valid state back"
+
+
+def test_a_valid_update_after_an_error_clears_it(explorer: Explorer) -> None:
+    explorer.set_state({"method": "nope"})
+    assert explorer.status.startswith("error")
+    explorer.set_state({"method": "saliency"})
+    assert explorer.wait(60)
+    assert explorer.status == "idle" and explorer.method == "saliency"
+
+
+def test_python_side_errors_raise(explorer: Explorer) -> None:
+    with pytest.raises(Exception, match="method must be one of"):
+        explorer.method = "gradcam"
+    with pytest.raises(Exception, match="target must be a class"):
+        explorer.target = -1
+
+
+def test_unknown_custom_messages_are_reported(explorer: Explorer) -> None:
+    explorer._on_custom_message(explorer, {"type": "launch"}, [])
+    assert explorer.status.startswith("error: unknown message")
+    explorer._on_custom_message(explorer, "garbage", [])
+    assert explorer.status.startswith("error: unknown message")
+
+
+def test_new_maps_are_sent_as_binary_messages_then_synced_whole(explorer: Explorer) -> None:
+    messages: list[tuple[Any, list[bytes]]] = []
+    synced: list[Any] = []
+    explorer.send = lambda content, buffers=None: messages.append((content, buffers))  # type: ignore[method-assign]
+    explorer.send_state = lambda key=None: synced.append(key)  # type: ignore[method-assign]
+    explorer.layer = "relu"
+    assert explorer.wait(60)
+    assert messages
+    for content, buffers in messages:
+        assert content["type"] == "maps" and content["generation"] == explorer.generation
+        assert len(buffers) == len(content["add"])
+        for item, png in zip(content["add"], buffers, strict=True):
+            assert explorer.maps[item["key"]]["png"] == png
+    assert "maps" in synced  # once idle, the whole set for saved notebooks
+
+
+def test_a_sync_request_sends_the_maps_whole(explorer: Explorer) -> None:
+    synced: list[Any] = []
+    explorer.send_state = lambda key=None: synced.append(key)  # type: ignore[method-assign]
+    explorer._on_custom_message(explorer, {"type": "sync"}, [])
+    assert synced == ["maps"] and explorer.status == "idle"
+
+
+def test_changing_the_image_or_model_starts_afresh(explorer: Explorer) -> None:
+    generation = explorer.generation
+    explorer.layer = "conv"
+    explorer.image = np.zeros((40, 40, 3), dtype=np.uint8)
+    assert explorer.generation == generation + 1
+    assert explorer.layer == OUTPUT
+    assert explorer.wait(60)
+    # Nothing of the old image survives, however far its jobs had got.
+    assert not any(key.startswith("conv/") for key in explorer.maps)
+    explorer.model = models.paper_fcn(hidden=16, input_size=32, n_classes=5)
+    assert explorer.wait(60)
+    assert len(explorer.classes) == 5 and explorer.generation == generation + 2
+    assert all(int(key.split("/")[1]) < 5 for key in explorer.maps)
+
+
+def test_the_cache_is_bounded_and_the_maps_trait_follows_it() -> None:
+    explorer = small_explorer(cache_mb=0.02)  # about 20 kB: a handful of small PNGs
+    total = sum(len(entry["png"]) for entry in explorer.maps.values())
+    assert total <= 0.02 * 2**20 + max(len(e["png"]) for e in explorer.maps.values())
+    assert len(explorer.maps) < 30
+    current = map_key(explorer.layer, explorer.target, explorer.method)
+    explorer.target = explorer.targets[OUTPUT][-1][0]
+    assert explorer.wait(60)
+    assert map_key(OUTPUT, explorer.target, explorer.method) in explorer.maps
+    assert current != map_key(OUTPUT, explorer.target, explorer.method)
+
+
+def test_bad_constructor_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="method must be one of"):
+        Explorer(model=models.paper_cnn(n_filters=4, input_size=16), methods=["nope"])
+    with pytest.raises(ValueError, match="top_k must be a positive int"):
+        Explorer(model=models.paper_cnn(n_filters=4, input_size=16), top_k=0)
+
+
+def test_probability_bars_and_target_are_linked_both_ways(explorer: Explorer) -> None:
+    bars = explorer.charts.probability_bars
+    top = [index for index, _ in explorer.targets[OUTPUT][:10]]
+    assert list(bars.x) == [explorer.classes[i] for i in top]
+    assert list(bars.selected) == [0]
+    bars.selected = [3]
+    assert explorer.target == top[3]
+    explorer.target = top[5]
+    assert list(bars.selected) == [5]
+    explorer.layer = "conv"
+    assert bars.selected is None  # a channel is no class
+
+
+def test_sensitivity_bars_show_each_methods_statistic(explorer: Explorer) -> None:
+    bars = explorer.charts.sensitivity_bars
+    assert list(bars.x) == list(METHODS)
+    assert np.allclose(bars.y, [explorer.sensitivity[m] for m in METHODS])
+
+
+def test_displaying_shows_the_widget_with_its_charts(explorer: Explorer) -> None:
+    bundle = explorer._repr_mimebundle_()
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert view["model_id"] == explorer.layout_box.model_id
+    assert explorer in explorer.layout_box.children
+
+
+def test_the_default_explorer_shows_the_shipped_model_on_two_shapes() -> None:
+    explorer = Explorer()
+    assert explorer.model.name == "shapes_cnn"
+    assert explorer.input_png.startswith(b"\x89PNG")
+    top_two = {explorer.classes[index] for index, _ in explorer.targets[OUTPUT][:2]}
+    assert top_two == {"star", "arrow"}
+    assert map_key(OUTPUT, explorer.target, explorer.method) in explorer.maps  # before any wait
+    assert explorer.wait(120)
+    # The paper's finding, visible in the chart: saliency changes with the class, GBP much less.
+    assert explorer.sensitivity["saliency"] > 2 * explorer.sensitivity["guided_backprop"]

@@ -1,0 +1,106 @@
+"""The widget's job queue and map cache."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from backprop_lens.render import RenderedMap
+from backprop_lens.widget.scheduler import PRECOMPUTE, VIEW, Job, MapCache, Worker
+
+
+class Recorder:
+    """Runs jobs in order; the first one blocks until released, so the queue can fill."""
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[str, tuple[int, ...]]] = []
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.errors: list[BaseException] = []
+        self.states: list[tuple[bool, int, int]] = []
+
+    def run(self, job: Job) -> None:
+        if not self.started.is_set():
+            self.started.set()
+            assert self.release.wait(10)
+        if job.method == "boom":
+            raise RuntimeError("boom")
+        self.ran.append((job.method, job.targets))
+
+    def worker(self) -> Worker:
+        return Worker(self.run, lambda *s: self.states.append(s), self.errors.append)
+
+
+def test_view_requests_jump_the_queue_and_older_ones_are_dropped() -> None:
+    recorder = Recorder()
+    worker = recorder.worker()
+    worker.submit(PRECOMPUTE, "output", "first", (0,))
+    assert recorder.started.wait(10)
+    worker.submit(PRECOMPUTE, "output", "pre-a", (1, 2))
+    worker.submit(PRECOMPUTE, "output", "pre-b", (3,))
+    worker.submit(VIEW, "output", "view-old", (4,), view=1)
+    worker.submit(VIEW, "output", "view-new", (5,), view=2)
+    recorder.release.set()
+    assert worker.wait_idle(10)
+    assert [method for method, _ in recorder.ran] == ["first", "view-new", "pre-a", "pre-b"]
+    assert recorder.states[-1] == (False, 5, 5)  # the dropped job counts as done
+
+
+def test_a_new_generation_drops_everything_queued() -> None:
+    recorder = Recorder()
+    worker = recorder.worker()
+    worker.submit(PRECOMPUTE, "output", "first", (0,))
+    assert recorder.started.wait(10)
+    worker.submit(PRECOMPUTE, "output", "stale", (1,))
+    old = Job(0, 0, worker.generation, "output", "x", (0,))
+    worker.new_generation()
+    assert not worker.is_current(old)
+    worker.submit(PRECOMPUTE, "output", "fresh", (2,))
+    recorder.release.set()
+    assert worker.wait_idle(10)
+    assert [method for method, _ in recorder.ran] == ["first", "fresh"]
+
+
+def test_a_failing_job_is_reported_and_the_worker_goes_on() -> None:
+    recorder = Recorder()
+    recorder.started.set()
+    worker = recorder.worker()
+    worker.submit(VIEW, "output", "boom", (0,), view=0)
+    worker.submit(PRECOMPUTE, "output", "after", (1,))
+    assert worker.wait_idle(10)
+    assert [str(e) for e in recorder.errors] == ["boom"]
+    assert recorder.ran == [("after", (1,))]
+
+
+def test_wait_idle_times_out_while_a_job_runs() -> None:
+    recorder = Recorder()
+    worker = recorder.worker()
+    worker.submit(PRECOMPUTE, "output", "slow", (0,))
+    assert recorder.started.wait(10)
+    assert worker.wait_idle(0.05) is False
+    recorder.release.set()
+    assert worker.wait_idle(10) is True
+
+
+def _entry(size: int) -> RenderedMap:
+    return RenderedMap(b"x" * size, 1.0, "signed_rgb")
+
+
+def test_the_cache_evicts_least_recently_used_beyond_its_cap() -> None:
+    cache = MapCache(max_bytes=300)
+    assert cache.put("a", _entry(100)) == []
+    assert cache.put("b", _entry(100)) == []
+    assert cache.get("a") is not None           # a is now the most recent
+    assert cache.put("c", _entry(150)) == ["b"]
+    assert "a" in cache and "c" in cache and "b" not in cache
+    assert cache.nbytes == 250
+    assert cache.put("huge", _entry(1000)) == ["a", "c"]  # never evicts what it just stored
+    assert len(cache) == 1
+    cache.clear()
+    assert len(cache) == 0 and cache.nbytes == 0
+
+
+def test_the_cache_cap_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_bytes must be positive"):
+        MapCache(0)
