@@ -1,0 +1,80 @@
+"""``backprop-lens``: the command line. One subcommand per job; ``reproduce`` runs the paper.
+
+Each subcommand is a ``register_*`` function that adds its parser and sets ``run`` to the
+function doing the work, so a new subcommand is one more function in ``SUBCOMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def register_reproduce(subparsers: Subparsers) -> None:
+    from .paper.reproduce import EXPERIMENTS
+
+    parser = subparsers.add_parser(
+        "reproduce", help="run the paper's experiments; write figures and the claims table",
+        description="Run the experiments of Nie, Zhang & Patel (ICML 2018) and write one PNG "
+                    "figure per experiment, claims.json, claims.md and metrics.json into "
+                    "--out. Every claim is reported as measured, holds or fails.")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller inputs and fewer images: a smoke test of a few minutes")
+    parser.add_argument("--only", type=_id_list, metavar="ID[,ID]",
+                        help=f"run only these experiments: {', '.join(EXPERIMENTS)}")
+    parser.set_defaults(run=_run_reproduce)
+
+
+def _id_list(text: str) -> list[str]:
+    from .paper.reproduce import check_ids
+
+    try:
+        return check_ids([part.strip() for part in text.split(",") if part.strip()])
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _run_reproduce(args: argparse.Namespace) -> int:
+    from .paper.reproduce import prepare_output, reproduce
+
+    try:
+        out = prepare_output(args.out)
+    except OSError as error:
+        print(f"backprop-lens reproduce: error: {error}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    claims = reproduce(out, quick=args.quick, only=args.only)
+    held = sum(claim.holds for claim in claims)
+    print(f"{held} of {len(claims)} claims hold; the figures and the claims table are in "
+          f"{out} ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (register_reproduce,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backprop-lens",
+        description="See what backpropagation-based visualizations really show.")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for register in SUBCOMMANDS:
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (``sys.argv[1:]`` when omitted); the exit status."""
+    args = build_parser().parse_args(argv)
+    status: int = args.run(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

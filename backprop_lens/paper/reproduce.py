@@ -1,0 +1,111 @@
+"""Run the paper's experiments and write what they measured: a figure per experiment,
+``claims.json`` and ``claims.md``. What ``backprop-lens reproduce`` does."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import recovery, shapes
+from .claims import Claim
+from .inputs import budget
+from .results import ExperimentResult
+
+#: Every experiment by its stable id, in the order of the report.
+EXPERIMENTS: dict[str, Callable[..., ExperimentResult]] = {
+    "random_cnn": recovery.random_cnn,
+    "filters": recovery.filters,
+    "fcn": recovery.fcn,
+    "max_pool": recovery.max_pool,
+    "random_vgg": recovery.random_vgg,
+    "depth": recovery.depth,
+    "class_sensitivity": shapes.class_sensitivity,
+    "adversarial": shapes.adversarial,
+    "partial_training": shapes.partial_training,
+}
+
+
+def check_ids(ids: Sequence[str]) -> list[str]:
+    """``ids`` in report order, each checked to name an experiment."""
+    unknown = [i for i in ids if i not in EXPERIMENTS]
+    if unknown:
+        raise ValueError(f"unknown experiment id(s) {', '.join(map(repr, unknown))}; "
+                         f"choose from {', '.join(EXPERIMENTS)}")
+    if not ids:
+        raise ValueError(f"no experiment chosen; choose from {', '.join(EXPERIMENTS)}")
+    return [i for i in EXPERIMENTS if i in ids]
+
+
+def prepare_output(out: str | Path) -> Path:
+    """Create ``out`` if needed and make sure files can be written there, before any work."""
+    folder = Path(out)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".backprop-lens-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise OSError(f"cannot write to the output folder {str(folder)!r}: "
+                      f"{error.strerror or error}") from None
+    return folder
+
+
+def reproduce(
+    out: str | Path, quick: bool = False, only: Sequence[str] | None = None,
+    progress: bool = True,
+) -> list[Claim]:
+    """Run the experiments (all, or ``only`` those ids: a list, or ``"id,id"``), write
+    ``<id>.png`` for each, ``claims.json`` and ``claims.md`` into ``out``; return the claims.
+    ``metrics.json`` holds every number measured, with each experiment's setting.
+
+    ``quick``: smaller inputs and fewer images (a smoke test; its numbers are not the paper's
+    setting). ``progress``: a progress bar on stderr.
+    """
+    if isinstance(only, str):
+        only = only.split(",")
+    ids = check_ids(list(EXPERIMENTS) if only is None else list(only))
+    folder = prepare_output(out)
+    claims: list[Claim] = []
+    seconds: dict[str, float] = {}
+    measured: dict[str, dict[str, object]] = {}
+    bar = tqdm(ids, desc="reproduce", unit="experiment", file=sys.stderr,
+               disable=not progress)
+    for experiment_id in bar:
+        bar.set_postfix_str(experiment_id)
+        start = time.perf_counter()
+        result = EXPERIMENTS[experiment_id](quick=quick)
+        result.save_figure(folder / f"{experiment_id}.png")
+        seconds[experiment_id] = time.perf_counter() - start
+        claims.extend(result.claims)
+        measured[experiment_id] = {"setting": result.setting, "metrics": result.metrics}
+    _write_json(folder / "claims.json", [c.as_dict() for c in claims])
+    _write_json(folder / "metrics.json", measured)
+    summary = (f"{sum(c.holds for c in claims)} of {len(claims)} claims hold "
+               f"({budget(quick).name} run; "
+               + ", ".join(f"{i} {s:.0f} s" for i, s in seconds.items()) + ").")
+    (folder / "claims.md").write_text(f"{claims_table(claims)}\n{summary}\n", "utf-8")
+    return claims
+
+
+def claims_table(claims: Sequence[Claim]) -> str:
+    """The claims as a Markdown table: holds or fails, as measured."""
+    return "\n".join([
+        "| id | claim | metric | value | threshold | holds |",
+        "|---|---|---|---|---|---|",
+        *(f"| `{c.id}` | {_cell(c.claim)} | {_cell(c.metric)} | {c.value:.3f} | "
+          f"{c.condition()} | {'yes' if c.holds else '**no**'} |" for c in claims),
+    ]) + "\n"
+
+
+def _write_json(path: Path, content: object) -> None:
+    path.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|")

@@ -1,0 +1,92 @@
+"""`backprop-lens reproduce` end to end (quick mode), and its errors."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from backprop_lens.cli import main
+from backprop_lens.paper import EXPERIMENTS
+
+pytestmark = pytest.mark.usefixtures("no_network")
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str, str]:
+    """One `reproduce --quick` into a fresh folder: (folder, exit status, stdout, stderr)."""
+    out = tmp_path_factory.mktemp("results") / "quick"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        status = main(["reproduce", "--out", str(out), "--quick"])
+    return out, status, stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.mark.slow
+def test_reproduce_quick_writes_the_report(quick_run: tuple[Path, int, str, str]) -> None:
+    out, status, stdout, stderr = quick_run
+    assert status == 0
+    claims = json.loads((out / "claims.json").read_text("utf-8"))
+    held = sum(c["holds"] for c in claims)
+    assert f"{held} of {len(claims)} claims hold" in stdout
+    assert "9/9" in stderr  # the progress bar
+    table = (out / "claims.md").read_text("utf-8")
+    assert table.count("\n| `") == len(claims)
+    assert "(quick run;" in table
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment_id", list(EXPERIMENTS))
+def test_each_experiment_gives_a_figure_and_a_finite_claim(
+    quick_run: tuple[Path, int, str, str], experiment_id: str
+) -> None:
+    out = quick_run[0]
+    assert (out / f"{experiment_id}.png").read_bytes().startswith(PNG_SIGNATURE)
+    claims = [c for c in json.loads((out / "claims.json").read_text("utf-8"))
+              if c["id"] == experiment_id]
+    assert claims
+    for claim in claims:
+        assert set(claim) == {"id", "claim", "metric", "value", "threshold", "op", "holds"}
+        assert math.isfinite(claim["value"]) and isinstance(claim["holds"], bool)
+
+
+def test_only_runs_the_chosen_experiments(tmp_path: Path) -> None:
+    assert main(["reproduce", "--out", str(tmp_path), "--quick", "--only", "fcn"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "claims.json", "claims.md", "fcn.png", "metrics.json"]
+    metrics = json.loads((tmp_path / "metrics.json").read_text("utf-8"))
+    assert set(metrics) == {"fcn"}
+    assert set(metrics["fcn"]["metrics"]) == {"CNN", "FCN"}
+
+
+def test_an_unknown_id_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["reproduce", "--out", str(tmp_path), "--only", "random_cnn,nope"])
+    assert stop.value.code == 2
+    error = capsys.readouterr().err
+    assert "unknown experiment id(s) 'nope'" in error and "partial_training" in error
+    assert not any(tmp_path.iterdir())
+
+
+def test_an_unwritable_output_folder_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["reproduce", "--out", str(blocker / "results"), "--quick"]) == 2
+    assert "cannot write to the output folder" in capsys.readouterr().err
+
+
+def test_a_subcommand_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([])
+    assert stop.value.code == 2
+    assert "reproduce" in capsys.readouterr().err
