@@ -36,9 +36,14 @@ METHOD_CONVENTIONS: dict[str, str] = {
 }
 
 
+#: Encodings a rendered map can travel in: lossless PNG (default), or smaller lossy WebP/JPEG.
+ENCODINGS: dict[str, str] = {"png": "image/png", "webp": "image/webp", "jpeg": "image/jpeg"}
+
+
 @dataclass(frozen=True)
 class RenderedMap:
-    png: bytes
+    image: bytes        # the encoded picture
+    mime: str           # its media type (see ENCODINGS)
     scale: float        # what the map was divided by (see the module doc)
     convention: str
 
@@ -88,17 +93,28 @@ def to_pixels(
     return pixels, scale
 
 
-def png_bytes(pixels: np.ndarray) -> bytes:
-    """PNG encoding of (H, W, 3) uint8 pixels; fast compression: maps are many and small."""
+def encode(pixels: np.ndarray, encoding: str = "png", quality: int = 85) -> bytes:
+    """(H, W, 3) uint8 pixels as ``encoding`` bytes. PNG uses fast compression (maps are many
+    and small); ``quality`` (1–100) applies to WebP and JPEG."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}; got {encoding!r}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be in [1, 100]; got {quality}")
     buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    options = {"compress_level": 1} if encoding == "png" else {"quality": quality}
+    Image.fromarray(pixels).save(buffer, format=encoding.upper(), **options)
     return buffer.getvalue()
 
 
+
 def render_map(
-    values: torch.Tensor | np.ndarray, method: str, scale: float | None = None
+    values: torch.Tensor | np.ndarray,
+    method: str,
+    scale: float | None = None,
+    encoding: str = "png",
+    quality: int = 85,
 ) -> RenderedMap:
     """The map of ``method`` rendered with that method's convention (see the module doc)."""
     convention = convention_for(method)
     pixels, used = to_pixels(values, convention, scale)
-    return RenderedMap(png_bytes(pixels), used, convention)
+    return RenderedMap(encode(pixels, encoding, quality), ENCODINGS[encoding], used, convention)

@@ -6,7 +6,7 @@ import type { MapEntry } from "./state";
 export interface MapsMessage {
   type: "maps";
   generation: number;
-  add: { key: string; scale: number; convention: string }[];
+  add: { key: string; mime: string; scale: number; convention: string }[];
   remove: string[];
 }
 
@@ -31,7 +31,8 @@ export class MapStore {
     if (message.generation !== generation || buffers.length !== message.add.length) return false;
     if (generation !== this.generation) this.reset(generation);
     message.add.forEach((item, i) => {
-      this.recent.set(item.key, { png: buffers[i], scale: item.scale, convention: item.convention });
+      const { mime, scale, convention } = item;
+      this.recent.set(item.key, { image: buffers[i], mime, scale, convention });
     });
     for (const key of message.remove) this.recent.delete(key);
     return true;

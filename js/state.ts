@@ -4,7 +4,8 @@
 export const OUTPUT = "output";
 
 export interface MapEntry {
-  png: DataView;
+  image: DataView;
+  mime: string;
   scale: number;
   convention: string;
 }
@@ -34,6 +35,40 @@ export interface LensState {
   conventions: Record<string, string>;
   sensitivity: Record<string, number>;
   model_name: string;
+  note: string;
+}
+
+/** Python's trait defaults. A page made by ipywidgets' embed drops every value equal to its
+ * default, so the view reads missing traits from here. */
+export const DEFAULTS: LensState = {
+  method: "guided_backprop",
+  target: 0,
+  layer: OUTPUT,
+  shared_scale: false,
+  status: "idle",
+  progress: 1,
+  methods: [],
+  layers: [],
+  classes: [],
+  targets: {},
+  maps: {},
+  generation: 0,
+  input_png: null,
+  conventions: {},
+  sensitivity: {},
+  model_name: "",
+  note: "",
+};
+
+/** Whether the view can ask the kernel for maps: "unknown" until the kernel answers its first
+ * message, or until it is clear that none will (a saved notebook or a published page). */
+export type Kernel = "unknown" | "live" | "absent";
+
+/** The caption of a map the view does not have. */
+export function missingMapText(kernel: Kernel): string {
+  return kernel === "absent"
+    ? "not precomputed: needs a running kernel"
+    : "computing…";
 }
 
 const METHOD_NAMES: Record<string, string> = {

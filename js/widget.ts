@@ -2,16 +2,19 @@
 // (backprop_lens/widget/explorer.py). User input only sets `method`, `target`, `layer` and
 // `shared_scale`; everything shown is derived from the model's state by ./state.ts.
 import type { AnyModel, RenderProps } from "@anywidget/types";
-import { pngUrl } from "./codecs";
+import { imageUrl } from "./codecs";
 import { isMapsMessage, MapStore } from "./mapstore";
 import {
+  DEFAULTS,
   isError,
+  type Kernel,
   layerAt,
   layerPosition,
   type LensState,
   mapKey,
   type MapEntry,
   methodName,
+  missingMapText,
   ranked,
   sharedScaleFilter,
   targetAt,
@@ -22,21 +25,26 @@ import "./widget.css";
 
 type Model = AnyModel<LensState>;
 
-const KEYS: (keyof LensState)[] = [
-  "method", "target", "layer", "shared_scale", "status", "progress", "methods", "layers",
-  "classes", "targets", "maps", "generation", "input_png", "conventions", "sensitivity",
-  "model_name",
-];
 
 /** The traits whose change redraws the view (maps, input and methods have their own). */
 const REDRAWN_BY = [
   "method", "target", "layer", "status", "progress", "shared_scale", "targets", "layers",
-  "classes", "model_name",
+  "classes", "model_name", "note",
 ] as const;
+
+/** How long the view waits for the kernel's first answer before it takes the page as static. */
+const KERNEL_TIMEOUT_MS = 4000;
+
+/** The value of one trait, or its default when the state left it out. */
+function read<K extends keyof LensState>(model: Model, key: K): LensState[K] {
+  const value = model.get(key);
+  return value === undefined || value === null ? DEFAULTS[key] : value;
+}
 
 /** The whole synced state at this instant. */
 function snapshot(model: Model): LensState {
-  return Object.fromEntries(KEYS.map((key) => [key, model.get(key)])) as unknown as LensState;
+  const keys = Object.keys(DEFAULTS) as (keyof LensState)[];
+  return Object.fromEntries(keys.map((key) => [key, read(model, key)])) as unknown as LensState;
 }
 
 let instances = 0;
@@ -47,10 +55,10 @@ let instances = 0;
 class UrlCache {
   private urls = new Map<string, { url: string; decoded: HTMLImageElement }>();
 
-  get(key: string, png: DataView): string {
+  get(key: string, picture: MapEntry): string {
     let entry = this.urls.get(key);
     if (!entry) {
-      const url = pngUrl(png) ?? "";
+      const url = imageUrl(picture.image, picture.mime) ?? "";
       const decoded = new Image();
       decoded.src = url;
       decoded.decode().catch(() => undefined); // a broken payload shows as broken, later
@@ -103,14 +111,16 @@ function render({ model, el }: RenderProps<LensState>) {
   const id = `backprop-lens-${++instances}`;
   const store = new MapStore();
   const urls = new UrlCache();
-  store.reset(model.get("generation"));
+  store.reset(read(model, "generation"));
 
   const root = element("div", { className: "backprop-lens" });
   const status = element("span", { className: "bl-status", role: "status" }, "status");
   const progress = element("progress", { className: "bl-progress", max: 1 });
   const title = element("span", { className: "bl-title" });
+  const note = element("span", { className: "bl-note" }, "note");
   const header = element("div", { className: "bl-header" });
-  header.append(title, status, progress);
+  header.append(title, status, progress, note);
+  let kernel: Kernel = "unknown";
 
   const methods = element("div", { className: "bl-methods", role: "group" }, "method-select");
   methods.setAttribute("aria-label", "Method");
@@ -144,7 +154,7 @@ function render({ model, el }: RenderProps<LensState>) {
   };
 
   target.input.addEventListener("input", () => {
-    const layerName = model.get("layer");
+    const layerName = read(model, "layer");
     choose({ target: targetAt(snapshot(model), layerName, target.input.valueAsNumber) });
   });
   layer.input.addEventListener("input", () => {
@@ -153,18 +163,18 @@ function render({ model, el }: RenderProps<LensState>) {
   shared.addEventListener("change", () => choose({ shared_scale: shared.checked }));
 
   const buildMethodButtons = () => {
-    compareImages = model.get("methods").map((name) => {
+    compareImages = read(model, "methods").map((name) => {
       const img = element("img", { alt: methodName(name) });
       img.dataset.method = name;
       return img;
     });
     compare.replaceChildren(
-      ...model.get("methods").map((name, i) =>
+      ...read(model, "methods").map((name, i) =>
         figure(compareImages[i], element("figcaption", { textContent: methodName(name) })),
       ),
     );
     methods.replaceChildren(
-      ...model.get("methods").map((name) => {
+      ...read(model, "methods").map((name) => {
         const button = ownKeys(element("button", { type: "button", textContent: methodName(name) }));
         button.dataset.method = name;
         button.addEventListener("click", () => choose({ method: name }));
@@ -180,7 +190,7 @@ function render({ model, el }: RenderProps<LensState>) {
     filter: string,
   ) => {
     img.classList.toggle("bl-pending", !entry);
-    const url = entry ? urls.get(key, entry.png) : null;
+    const url = entry ? urls.get(key, entry) : null;
     if (url && img.getAttribute("src") !== url) img.src = url;
     if (img.style.filter !== filter) img.style.filter = filter;
   };
@@ -190,6 +200,10 @@ function render({ model, el }: RenderProps<LensState>) {
     const synced = state.maps;
     title.textContent = state.model_name;
     status.textContent = state.status;
+    note.textContent =
+      kernel === "absent"
+        ? "no kernel: the precomputed maps only"
+        : state.status === "computing" ? state.note : "";
     status.classList.toggle("bl-error", isError(state.status));
     progress.value = state.progress;
     progress.hidden = state.status !== "computing";
@@ -217,7 +231,9 @@ function render({ model, el }: RenderProps<LensState>) {
     const chosen = state.methods.indexOf(state.method);
     const current = entries[chosen];
     showMap(mapView, keys[chosen], current, filterFor(current));
-    const convention = current ? (state.conventions[current.convention] ?? "") : "computing…";
+    const convention = current
+      ? (state.conventions[current.convention] ?? "")
+      : missingMapText(kernel);
     const scale = state.shared_scale ? " · shared scale per convention" : "";
     mapCaption.textContent = `${methodName(state.method)}: ${convention}${scale}`;
 
@@ -225,19 +241,26 @@ function render({ model, el }: RenderProps<LensState>) {
   };
 
   const showInput = () => {
-    const url = pngUrl(model.get("input_png"));
+    const url = imageUrl(read(model, "input_png"));
     if (inputView.src) URL.revokeObjectURL(inputView.src);
     inputView.src = url ?? "";
   };
 
   const onMessage = (content: unknown, buffers: DataView[]) => {
-    if (!isMapsMessage(content) || !store.apply(content, buffers, model.get("generation"))) return;
-    content.add.forEach((item, i) => urls.get(item.key, buffers[i])); // decode ahead
+    kernel = "live";
+    if (!isMapsMessage(content) || !store.apply(content, buffers, read(model, "generation"))) {
+      update();
+      return;
+    }
+    content.add.forEach((item, i) => {
+      const { mime, scale, convention } = item;
+      urls.get(item.key, { image: buffers[i], mime, scale, convention }); // decode ahead
+    });
     update();
   };
   const onMaps = () => {
-    store.reset(model.get("generation"));
-    for (const [key, entry] of Object.entries(model.get("maps"))) urls.get(key, entry.png);
+    store.reset(read(model, "generation"));
+    for (const [key, entry] of Object.entries(read(model, "maps"))) urls.get(key, entry);
     update();
   };
   const onGeneration = () => {
@@ -254,10 +277,20 @@ function render({ model, el }: RenderProps<LensState>) {
   buildMethodButtons();
   showInput();
   onMaps();
-  // Maps sent before this view listened are in the next whole sync; ask for it now.
-  model.send({ type: "sync" });
+  // Maps sent before this view listened are in the next whole sync; ask for it now. The
+  // kernel's answer also tells that there is one; in a saved or published page none comes.
+  const noKernel = setTimeout(() => {
+    if (kernel === "unknown") kernel = "absent";
+    update();
+  }, KERNEL_TIMEOUT_MS);
+  try {
+    model.send({ type: "sync" });
+  } catch {
+    kernel = "absent"; // a static page's widget manager has no kernel to send to
+  }
 
   return () => {
+    clearTimeout(noKernel);
     model.off("msg:custom", onMessage);
     model.off("change:maps", onMaps);
     model.off("change:generation", onGeneration);

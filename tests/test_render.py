@@ -13,6 +13,7 @@ from backprop_lens.render import (
     ABS_GREY,
     SIGNED_RGB,
     convention_for,
+    encode,
     render_map,
     robust_scale,
     to_pixels,
@@ -64,7 +65,7 @@ def test_methods_have_the_conventions_users_expect() -> None:
 
 def test_render_map_returns_a_png_with_its_scale() -> None:
     rendered = render_map(torch.randn(1, 3, 8, 6), "guided_backprop")
-    image = Image.open(io.BytesIO(rendered.png))
+    image = Image.open(io.BytesIO(rendered.image))
     assert image.size == (6, 8) and image.mode == "RGB"
     assert rendered.convention == SIGNED_RGB and rendered.scale > 0
 
@@ -74,3 +75,15 @@ def test_bad_maps_and_conventions_are_named() -> None:
         to_pixels(np.zeros((4, 4)), SIGNED_RGB)
     with pytest.raises(ValueError, match="convention must be one of"):
         robust_scale(np.zeros((3, 4, 4)), "rainbow")
+
+
+def test_lossy_encodings_are_smaller_and_named() -> None:
+    noisy = np.random.default_rng(0).normal(size=(3, 64, 64))
+    sizes = {enc: len(render_map(noisy, "guided_backprop", encoding=enc, quality=80).image)
+             for enc in ("png", "webp", "jpeg")}
+    assert sizes["webp"] < sizes["png"] and sizes["jpeg"] < sizes["png"]
+    assert render_map(noisy, "saliency", encoding="webp").mime == "image/webp"
+    with pytest.raises(ValueError, match="encoding must be one of"):
+        encode(np.zeros((2, 2, 3), np.uint8), "bmp")
+    with pytest.raises(ValueError, match=r"quality must be in \[1, 100\]"):
+        encode(np.zeros((2, 2, 3), np.uint8), "jpeg", quality=0)

@@ -37,8 +37,8 @@ def test_the_output_layer_is_precomputed_for_every_method_and_top_k_target(
     for method in METHODS:
         for target in top:
             entry = explorer.maps[map_key(OUTPUT, target, method)]
-            assert entry["png"].startswith(b"\x89PNG")
-            assert Image.open(io.BytesIO(entry["png"])).size == (32, 32)
+            assert entry["image"].startswith(b"\x89PNG")
+            assert Image.open(io.BytesIO(entry["image"])).size == (32, 32)
     assert set(explorer.sensitivity) == set(METHODS)
     assert all(np.isfinite(v) for v in explorer.sensitivity.values())
 
@@ -130,15 +130,20 @@ def test_new_maps_are_sent_as_binary_messages_then_synced_whole(explorer: Explor
         assert content["type"] == "maps" and content["generation"] == explorer.generation
         assert len(buffers) == len(content["add"])
         for item, png in zip(content["add"], buffers, strict=True):
-            assert explorer.maps[item["key"]]["png"] == png
+            assert explorer.maps[item["key"]]["image"] == png
     assert "maps" in synced  # once idle, the whole set for saved notebooks
 
 
-def test_a_sync_request_sends_the_maps_whole(explorer: Explorer) -> None:
+def test_a_sync_request_sends_the_maps_whole_and_says_a_kernel_is_there(
+    explorer: Explorer,
+) -> None:
     synced: list[Any] = []
+    sent: list[Any] = []
     explorer.send_state = lambda key=None: synced.append(key)  # type: ignore[method-assign]
+    explorer.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
     explorer._on_custom_message(explorer, {"type": "sync"}, [])
-    assert synced == ["maps"] and explorer.status == "idle"
+    assert synced == ["maps"] and sent == [{"type": "synced"}]
+    assert explorer.status == "idle"
 
 
 def test_changing_the_image_or_model_starts_afresh(explorer: Explorer) -> None:
@@ -158,8 +163,8 @@ def test_changing_the_image_or_model_starts_afresh(explorer: Explorer) -> None:
 
 def test_the_cache_is_bounded_and_the_maps_trait_follows_it() -> None:
     explorer = small_explorer(cache_mb=0.02)  # about 20 kB: a handful of small PNGs
-    total = sum(len(entry["png"]) for entry in explorer.maps.values())
-    assert total <= 0.02 * 2**20 + max(len(e["png"]) for e in explorer.maps.values())
+    total = sum(len(entry["image"]) for entry in explorer.maps.values())
+    assert total <= 0.02 * 2**20 + max(len(e["image"]) for e in explorer.maps.values())
     assert len(explorer.maps) < 30
     current = map_key(explorer.layer, explorer.target, explorer.method)
     explorer.target = explorer.targets[OUTPUT][-1][0]
@@ -211,3 +216,55 @@ def test_the_default_explorer_shows_the_shipped_model_on_two_shapes() -> None:
     assert explorer.wait(120)
     # The paper's finding, visible in the chart: saliency changes with the class, GBP much less.
     assert explorer.sensitivity["saliency"] > 2 * explorer.sensitivity["guided_backprop"]
+
+
+def test_precompute_true_keeps_the_whole_default_grid_despite_a_small_cache() -> None:
+    explorer = small_explorer(precompute=True, cache_mb=0.001)
+    assert "precomputing a grid of 30 maps" in explorer.note and "MB" in explorer.note
+    top = [index for index, _ in explorer.targets[OUTPUT][:10]]
+    assert {map_key(OUTPUT, t, m) for t in top for m in METHODS} <= set(explorer.maps)
+    explorer.layer = "conv"  # on-demand maps beyond the cap are evicted, the grid stays
+    assert explorer.wait(60)
+    assert {map_key(OUTPUT, t, m) for t in top for m in METHODS} <= set(explorer.maps)
+
+
+def test_precompute_a_chosen_grid() -> None:
+    explorer = small_explorer(
+        precompute={"methods": ["saliency"], "layers": "all", "targets": 2}, top_k=1)
+    for layer, ranked in explorer.targets.items():
+        for index, _ in ranked[:2]:
+            assert map_key(layer, int(index), "saliency") in explorer.maps
+    listed = small_explorer(precompute={"layers": ["conv"], "targets": [0, 3, 999]}, top_k=1)
+    for method in METHODS:
+        assert {map_key("conv", 0, method), map_key("conv", 3, method)} <= set(listed.maps)
+
+
+@pytest.mark.parametrize(
+    ("grid", "error", "message"),
+    [
+        ({"layers": ["nowhere"]}, ValueError, "precompute layers .'nowhere'. are not layers"),
+        ({"methods": ["gradcam"]}, ValueError, "precompute methods must be among"),
+        ({"colours": 3}, ValueError, "precompute has unknown keys"),
+        ({"targets": "top"}, TypeError, "precompute targets must be an int k or a list"),
+        ({"layers": "conv"}, TypeError, "precompute layers must be a list of names"),
+        ("yes", TypeError, "precompute must be True, None or a dict"),
+    ],
+)
+def test_bad_grids_are_named(grid: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        small_explorer(precompute=grid)
+
+
+@pytest.mark.parametrize(("encoding", "mime", "magic"), [
+    ("png", "image/png", b"\x89PNG"), ("webp", "image/webp", b"RIFF"),
+    ("jpeg", "image/jpeg", b"\xff\xd8"),
+])
+def test_maps_travel_in_the_chosen_encoding(encoding: str, mime: str, magic: bytes) -> None:
+    explorer = small_explorer(encoding=encoding, quality=70)
+    for entry in explorer.maps.values():
+        assert entry["mime"] == mime and entry["image"].startswith(magic)
+
+
+def test_an_unknown_encoding_is_named() -> None:
+    with pytest.raises(ValueError, match="encoding must be one of"):
+        small_explorer(encoding="gif")

@@ -84,7 +84,7 @@ def test_wait_idle_times_out_while_a_job_runs() -> None:
 
 
 def _entry(size: int) -> RenderedMap:
-    return RenderedMap(b"x" * size, 1.0, "signed_rgb")
+    return RenderedMap(b"x" * size, "image/png", 1.0, "signed_rgb")
 
 
 def test_the_cache_evicts_least_recently_used_beyond_its_cap() -> None:

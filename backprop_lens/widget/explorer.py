@@ -15,7 +15,7 @@ so that saved notebooks and exported pages hold every map computed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from ..engine import METHODS, attribute, get_method
 from ..engine.activations import layer_channel_scores
 from ..metrics import class_sensitivity
 from ..models import LensModel
-from ..render import CONVENTIONS, RenderedMap, png_bytes, render_map
+from ..render import CONVENTIONS, ENCODINGS, RenderedMap, encode, render_map
 from .charts import ExplorerCharts
 from .scheduler import DEFAULT_CACHE_BYTES, PRECOMPUTE, VIEW, Job, MapCache, Worker
 
@@ -86,6 +86,13 @@ class Explorer(anywidget.AnyWidget):
         methods: the methods to offer, from ``backprop_lens.METHODS``.
         top_k: how many of the best targets are precomputed right after the image is set.
         cache_mb: the memory cap of the rendered maps kept (least recently used dropped first).
+        precompute: a grid of maps to compute and keep whole in the synced state, so that a
+            saved or exported page scrubs it with no kernel. ``True``: every method × the top-k
+            targets × the output layer. A dict chooses another grid: ``{"methods": [...],
+            "layers": [...] or "all", "targets": [...] or k}``, where a list of targets holds
+            class (or channel) indices and an int k means each layer's k best targets.
+        encoding: how maps travel and are stored: ``"png"`` (lossless), ``"webp"`` or
+            ``"jpeg"`` (smaller, lossy, with ``quality`` 1–100).
     """
 
     _esm = _bundle("widget.js")
@@ -108,6 +115,7 @@ class Explorer(anywidget.AnyWidget):
     conventions = traitlets.Dict(CONVENTIONS).tag(sync=True)
     sensitivity = traitlets.Dict().tag(sync=True)
     model_name = traitlets.Unicode("").tag(sync=True)
+    note = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -116,6 +124,9 @@ class Explorer(anywidget.AnyWidget):
         methods: Sequence[str] = METHODS,
         top_k: int = 10,
         cache_mb: float = DEFAULT_CACHE_BYTES / 2**20,
+        precompute: bool | Mapping[str, Any] | None = None,
+        encoding: str = "png",
+        quality: int = 85,
         **kwargs: Any,
     ) -> None:
         methods = tuple(get_method(m).name for m in methods)
@@ -123,8 +134,13 @@ class Explorer(anywidget.AnyWidget):
             raise ValueError("methods must name at least one method")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive int; got {top_k!r}")
+        if encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}; got {encoding!r}")
         super().__init__(methods=list(methods), **kwargs)
         self.top_k = top_k
+        self._encoding = (encoding, quality)
+        self._precompute = _check_grid(precompute, methods)
+        self._grid: set[str] = set()
         self._cache = MapCache(int(cache_mb * 2**20))
         self._maps_lock = threading.Lock()
         self._view_requests = 0
@@ -179,8 +195,12 @@ class Explorer(anywidget.AnyWidget):
         layers = [{"name": OUTPUT, "label": f"output · {len(spec.classes)} classes"}]
         layers += [{"name": name, "label": f"{name} · {_shape_label(shape)}"}
                    for name, shape in reversed(spec.layers) if name in scores]
+        grid = [] if self._precompute is None else _grid_jobs(self._precompute, targets,
+                                                               self.top_k)
         generation = self._worker.new_generation()
         self._cache.clear()
+        self._grid = {map_key(layer, t, method) for layer, method, targets in grid
+                      for t in targets}
         self._x = x
         self._sensitivity: dict[str, float] = {}
         top = int(targets[OUTPUT][0][0])
@@ -192,7 +212,7 @@ class Explorer(anywidget.AnyWidget):
             self.targets = targets
             self.layers = layers
             self.model_name = spec.name
-            self.input_png = png_bytes(spec.deprocess(x))
+            self.input_png = encode(spec.deprocess(x))
             self.generation = generation
             self.sensitivity = {}
             self.maps = {}
@@ -203,6 +223,17 @@ class Explorer(anywidget.AnyWidget):
         self._publish(first, generation, notify=False)
         for method in self._methods_current_first():
             self._worker.submit(PRECOMPUTE, OUTPUT, method, self._top_targets(OUTPUT))
+        self._submit_grid(grid, len(next(iter(first.values())).image))
+
+    def _submit_grid(self, jobs: list[GridJob], bytes_per_map: int) -> None:
+        """Queue the precomputed grid (if any), after telling how large it will be."""
+        if not jobs:
+            self.note = ""
+            return
+        self.note = (f"precomputing a grid of {len(self._grid)} maps, about "
+                     f"{len(self._grid) * bytes_per_map / 2**20:.1f} MB")
+        for layer, method, targets in jobs:
+            self._worker.submit(PRECOMPUTE, layer, method, targets)
 
     def _methods_current_first(self) -> list[str]:
         return [self.method, *(m for m in self.methods if m != self.method)]
@@ -253,6 +284,7 @@ class Explorer(anywidget.AnyWidget):
         if isinstance(content, dict) and content.get("type") == "sync":
             with self._maps_lock:
                 self.send_state("maps")
+            self.send({"type": "synced"})  # tells the view that a kernel is there
             return
         self.status = f"error: unknown message from the front end: {str(content)[:80]}"
 
@@ -292,7 +324,8 @@ class Explorer(anywidget.AnyWidget):
                          layer=None if layer == OUTPUT else layer)
         if layer == OUTPUT and len(targets) > 1:
             self._sensitivity[method] = class_sensitivity(maps)
-        return {map_key(layer, t, method): render_map(m, method)
+        encoding, quality = self._encoding
+        return {map_key(layer, t, method): render_map(m, method, None, encoding, quality)
                 for t, m in zip(targets, maps, strict=True)}
 
     def _run_job(self, job: Job) -> None:
@@ -312,18 +345,18 @@ class Explorer(anywidget.AnyWidget):
         with self._maps_lock:
             evicted: list[str] = []
             for key, entry in rendered.items():
-                evicted += self._cache.put(key, entry)
-                self.maps[key] = {"png": entry.png, "scale": entry.scale,
-                                  "convention": entry.convention}
+                evicted += self._cache.put(key, entry, pinned=key in self._grid)
+                self.maps[key] = {"image": entry.image, "mime": entry.mime,
+                                  "scale": entry.scale, "convention": entry.convention}
             for key in evicted:
                 self.maps.pop(key, None)
             if not notify:
                 self.send_state("maps")
                 return
             kept = [key for key in rendered if key not in evicted]
-            added = [{"key": key, "scale": rendered[key].scale,
+            added = [{"key": key, "mime": rendered[key].mime, "scale": rendered[key].scale,
                       "convention": rendered[key].convention} for key in kept]
-            buffers = [rendered[key].png for key in kept]
+            buffers = [rendered[key].image for key in kept]
         self.send({"type": "maps", "generation": generation, "add": added, "remove": evicted},
                   buffers=buffers)
 
@@ -340,6 +373,63 @@ class Explorer(anywidget.AnyWidget):
 
     def _on_worker_error(self, exc: BaseException) -> None:
         self.status = f"error: {type(exc).__name__}: {exc}"
+
+
+GRID_KEYS = frozenset({"methods", "layers", "targets"})
+
+#: One batch of a precomputed grid: (layer, method, targets).
+GridJob = tuple[str, str, tuple[int, ...]]
+
+
+def _check_grid(
+    precompute: bool | Mapping[str, Any] | None, methods: Sequence[str]
+) -> dict[str, Any] | None:
+    """``precompute`` as a full grid spec (see ``Explorer``), or None; bad specs named."""
+    if precompute is None or precompute is False:
+        return None
+    grid: dict[str, Any] = {"methods": list(methods), "layers": [OUTPUT], "targets": None}
+    if precompute is True:
+        return grid
+    if not isinstance(precompute, Mapping):
+        raise TypeError(f"precompute must be True, None or a dict with keys {sorted(GRID_KEYS)}; "
+                        f"got {type(precompute).__name__}")
+    unknown = sorted(set(precompute) - GRID_KEYS)
+    if unknown:
+        raise ValueError(f"precompute has unknown keys {unknown}; expected {sorted(GRID_KEYS)}")
+    grid.update(precompute)
+    bad = [m for m in grid["methods"] if m not in methods]
+    if bad:
+        raise ValueError(f"precompute methods must be among {list(methods)}; got {bad}")
+    layers, targets = grid["layers"], grid["targets"]
+    if layers != "all" and (isinstance(layers, str) or not isinstance(layers, Sequence)):
+        raise TypeError(f'precompute layers must be a list of names or "all"; got {layers!r}')
+    if targets is not None and not isinstance(targets, int) and not (
+        isinstance(targets, Sequence) and all(isinstance(t, int) for t in targets)
+    ):
+        raise TypeError(f"precompute targets must be an int k or a list of ints; got {targets!r}")
+    return grid
+
+
+def _grid_jobs(
+    grid: Mapping[str, Any], ranked: Mapping[str, list[list[float]]], top_k: int
+) -> list[GridJob]:
+    """(layer, method, targets) batches covering ``grid`` for the current image."""
+    layers = list(ranked) if grid["layers"] == "all" else list(grid["layers"])
+    unknown = [name for name in layers if name not in ranked]
+    if unknown:
+        raise ValueError(f"precompute layers {unknown} are not layers of this model; "
+                         f"choose among {list(ranked)}")
+    jobs = []
+    for layer in layers:
+        wanted = grid["targets"]
+        if wanted is None or isinstance(wanted, int):
+            k = top_k if wanted is None else wanted
+            targets = tuple(int(index) for index, _ in ranked[layer][:k])
+        else:
+            count = len(ranked[layer])
+            targets = tuple(t for t in wanted if 0 <= t < count)
+        jobs += [(layer, method, targets) for method in grid["methods"] if targets]
+    return jobs
 
 
 def _ranked(scores: torch.Tensor) -> list[list[float]]:

@@ -37,13 +37,17 @@ class Job:
 
 
 class MapCache:
-    """Rendered maps by key, least recently used evicted first beyond ``max_bytes``."""
+    """Rendered maps by key, least recently used evicted first beyond ``max_bytes``.
+
+    Pinned maps (a precomputed grid that a published page needs whole) are never evicted.
+    """
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be positive; got {max_bytes}")
         self.max_bytes = max_bytes
         self._entries: OrderedDict[str, RenderedMap] = OrderedDict()
+        self._pinned: set[str] = set()
         self._bytes = 0
         self._lock = threading.Lock()
 
@@ -65,24 +69,29 @@ class MapCache:
                 self._entries.move_to_end(key)
             return entry
 
-    def put(self, key: str, value: RenderedMap) -> list[str]:
-        """Store ``value``; returns the keys evicted to stay under the cap (never ``key``)."""
+    def put(self, key: str, value: RenderedMap, pinned: bool = False) -> list[str]:
+        """Store ``value``; returns the keys evicted to stay under the cap (never ``key``, never
+        a pinned one: pinned maps may hold the cache above its cap)."""
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._bytes -= len(old.png)
+                self._bytes -= len(old.image)
             self._entries[key] = value
-            self._bytes += len(value.png)
+            self._bytes += len(value.image)
+            if pinned:
+                self._pinned.add(key)
             evicted = []
-            while self._bytes > self.max_bytes and len(self._entries) > 1:
-                victim, entry = self._entries.popitem(last=False)
-                self._bytes -= len(entry.png)
+            for victim in [k for k in self._entries if k != key and k not in self._pinned]:
+                if self._bytes <= self.max_bytes:
+                    break
+                self._bytes -= len(self._entries.pop(victim).image)
                 evicted.append(victim)
             return evicted
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._pinned.clear()
             self._bytes = 0
 
 

@@ -5,7 +5,7 @@ const view = (byte: number) => new DataView(new Uint8Array([byte]).buffer);
 const message = (generation: number, keys: string[], remove: string[] = []) => ({
   type: "maps" as const,
   generation,
-  add: keys.map((key) => ({ key, scale: 1, convention: "signed_rgb" })),
+  add: keys.map((key) => ({ key, mime: "image/png", scale: 1, convention: "signed_rgb" })),
   remove,
 });
 
@@ -14,16 +14,16 @@ describe("MapStore", () => {
     const store = new MapStore();
     store.reset(3);
     expect(store.apply(message(3, ["a", "b"]), [view(1), view(2)], 3)).toBe(true);
-    expect(store.lookup({}, "b")?.png.getUint8(0)).toBe(2);
+    expect(store.lookup({}, "b")?.image.getUint8(0)).toBe(2);
   });
 
   it("prefers its own newer entry, then falls back to the synced trait", () => {
     const store = new MapStore();
     store.reset(0);
-    const synced = { a: { png: view(9), scale: 2, convention: "abs_grey" } };
-    expect(store.lookup(synced, "a")?.png.getUint8(0)).toBe(9);
+    const synced = { a: { image: view(9), mime: "image/png", scale: 2, convention: "abs_grey" } };
+    expect(store.lookup(synced, "a")?.image.getUint8(0)).toBe(9);
     store.apply(message(0, ["a"]), [view(5)], 0);
-    expect(store.lookup(synced, "a")?.png.getUint8(0)).toBe(5);
+    expect(store.lookup(synced, "a")?.image.getUint8(0)).toBe(5);
   });
 
   it("drops messages of another generation or with missing buffers", () => {

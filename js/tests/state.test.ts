@@ -31,8 +31,13 @@ const state = {
   },
 };
 
-const png = new DataView(new ArrayBuffer(1));
-const entry = (scale: number, convention: string): MapEntry => ({ png, scale, convention });
+const image = new DataView(new ArrayBuffer(1));
+const entry = (scale: number, convention: string): MapEntry => ({
+  image,
+  mime: "image/png",
+  scale,
+  convention,
+});
 
 describe("keys and names", () => {
   it("builds the map key the kernel uses", () => {
