@@ -11,7 +11,7 @@ LAB_STAMP := $(VENV)/.lab-installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup lab test test-fast test-js lint typecheck bundle benchmark clean
+.PHONY: setup lab test test-fast test-js lint typecheck bundle benchmark benchmark-widget clean
 
 setup: $(DEV_STAMP) $(CHROMIUM)
 
@@ -58,6 +58,9 @@ lab: $(LAB_STAMP)
 
 benchmark: $(DEV_STAMP)
 	$(PY) benchmarks/engine.py
+
+benchmark-widget: $(DEV_STAMP) $(CHROMIUM)
+	$(PY) benchmarks/widget_latency.py
 
 clean:
 	rm -rf $(VENV) node_modules backprop_lens/static .pytest_cache .mypy_cache .ruff_cache

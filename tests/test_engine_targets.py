@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 import torchvision
@@ -9,7 +11,9 @@ from engine_nets import FORMS, SeparateReLUNet
 from torch import nn
 
 from backprop_lens import METHODS, attribute
-from backprop_lens.engine.attribute import TARGET_CHUNK
+from backprop_lens.engine.attribute import TARGET_CHUNK, targets_per_pass
+
+attribute_module = sys.modules["backprop_lens.engine.attribute"]
 
 
 class CountingNet(SeparateReLUNet):
@@ -28,8 +32,13 @@ def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
+@pytest.mark.parametrize("per_pass", ["vectorised", "one by one"])
 @pytest.mark.parametrize("method", METHODS)
-def test_a_list_of_targets_equals_separate_calls_from_one_forward_pass(method: str) -> None:
+def test_a_list_of_targets_equals_separate_calls_from_one_forward_pass(
+    method: str, per_pass: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if per_pass == "one by one":  # what large inputs get
+        monkeypatch.setattr(attribute_module, "VECTORISED_ELEMENTS", 1)
     torch.manual_seed(0)
     net = CountingNet().eval()
     x = torch.randn(1, 3, 8, 8)
@@ -177,3 +186,9 @@ def test_list_targets_work_through_every_relu_form(form: str) -> None:
     maps = attribute(net, x, "guided_backprop", [0, 1, 2])
     for k in range(3):
         assert torch.allclose(maps[k], attribute(net, x, "guided_backprop", k)[0])
+
+
+def test_small_inputs_share_backward_passes_and_large_ones_go_one_by_one() -> None:
+    assert targets_per_pass(torch.zeros(1, 3, 8, 8)) == TARGET_CHUNK
+    assert targets_per_pass(torch.zeros(1, 3, 64, 64)) == TARGET_CHUNK
+    assert targets_per_pass(torch.zeros(1, 3, 224, 224)) == 1

