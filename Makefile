@@ -53,8 +53,9 @@ test-fast: $(DEV_STAMP)
 test-js: $(NODE_STAMP)
 	npx vitest run
 
+# JupyterLab refuses to run as root unless told; these machines run everything as root.
 lab: $(LAB_STAMP)
-	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/quickstart.ipynb
 
 benchmark: $(DEV_STAMP)
 	$(PY) benchmarks/engine.py
