@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -104,3 +105,17 @@ def test_the_cache_evicts_least_recently_used_beyond_its_cap() -> None:
 def test_the_cache_cap_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_bytes must be positive"):
         MapCache(0)
+
+
+def test_wait_idle_returns_only_after_the_idle_state_is_reported() -> None:
+    reported: list[bool] = []
+
+    def slow_report(busy: bool, done: int, total: int) -> None:
+        if not busy:
+            time.sleep(0.2)  # a status update and a whole-state sync take time
+            reported.append(busy)
+
+    worker = Worker(lambda job: None, slow_report, lambda exc: None)
+    worker.submit(PRECOMPUTE, "output", "m", (0,))
+    assert worker.wait_idle(10)
+    assert reported == [False]

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 from ..render import RenderedMap
 
-#: Job priorities: what the view shows now first, then the precomputation.
-VIEW, PRECOMPUTE = 0, 1
+#: Job priorities: a change of the input (an attack) first, then what the view shows now,
+#: then the precomputation.
+INPUT, VIEW, PRECOMPUTE = -1, 0, 1
 
 #: The default memory cap of the map cache (PNG bytes).
 DEFAULT_CACHE_BYTES = 64 * 2**20
@@ -34,6 +35,8 @@ class Job:
     method: str = field(compare=False)
     targets: tuple[int, ...] = field(compare=False)
     view: int = field(compare=False, default=-1)  # the view request it serves (VIEW jobs)
+    #: Work other than a map (an attack): run instead of ``run(job)`` when set.
+    task: Callable[[], None] | None = field(compare=False, default=None)
 
 
 class MapCache:
@@ -137,6 +140,14 @@ class Worker:
             self._total += 1
             self._cond.notify_all()  # the worker, and nobody waiting for idleness by mistake
 
+    def submit_task(self, task: Callable[[], None], priority: int = INPUT) -> None:
+        """Queue ``task()`` (dropped like any job by a new generation before it starts)."""
+        with self._cond:
+            job = Job(priority, next(self._order), self._generation, "", "", (), task=task)
+            heapq.heappush(self._heap, job)
+            self._total += 1
+            self._cond.notify_all()
+
     def new_generation(self) -> int:
         """Drop every queued job; results of the running one will be discarded too."""
         with self._cond:
@@ -168,15 +179,21 @@ class Worker:
         while True:
             job = self._next()
             try:
-                self._run(job)
+                if job.task is not None:
+                    job.task()
+                else:
+                    self._run(job)
             except BaseException as exc:  # the thread must survive any job
                 self._on_error(exc)
             with self._cond:
-                self._done += 1
-                self._busy = bool(self._heap)
-                busy, done, total = self._busy, self._done, self._total
+                if job.generation == self._generation:  # else counted in no total
+                    self._done += 1
+                busy, done, total = bool(self._heap), self._done, self._total
                 if not busy:
                     self._done = self._total = 0
+            # Still busy for waiters until the state is reported: wait_idle() must not return
+            # before the status says idle and the maps are synced.
             self._on_state(busy, done, total)
             with self._cond:
+                self._busy = bool(self._heap)
                 self._cond.notify_all()
