@@ -296,3 +296,11 @@ def test_vgg16_state_dict_round_trip(tmp_path: Path) -> None:
     assert torch.equal(loaded.module.classifier[6].weight, source.module.classifier[6].weight)
     assert loaded.mean == models.IMAGENET_MEAN and loaded.name == "vgg16"
     assert [n for n, _ in loaded.layers][:3] == ["features.0", "features.1", "features.2"]
+
+
+def test_every_zoo_model_comes_in_eval_mode() -> None:
+    """Ready to explain: calling ``spec.module`` directly gives the maps' logits (no dropout)."""
+    for name in models.available():
+        options = {"input_size": 32} if name.startswith("paper") else {}
+        spec = models.load(name, **options)
+        assert not any(m.training for m in spec.module.modules()), name

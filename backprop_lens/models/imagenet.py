@@ -67,14 +67,14 @@ def vgg16(weights: Weights = "random", seed: int = 0) -> LensModel:
     layers of either (``models.randomize``) re-draws them the paper's way, as its code does.
     """
     if _is_random(weights):
-        module = build_uninitialized(lambda: torchvision.models.vgg16(weights=None))
+        module = build_uninitialized(lambda: torchvision.models.vgg16(weights=None)).eval()
         initialize_all(module, VGG16_PAPER_INIT, seed)
         return LensModel(module, imagenet_classes(), (224, 224), PAPER_MEAN, PAPER_STD, 255.0,
                          name="vgg16_random",
                          description=f"VGG-16 with the paper's random weights, seed {seed}",
                          initializer=VGG16_PAPER_INIT)
     path = _weight_file(weights, "VGG-16", _VGG16_WEIGHTS.url, "vgg16")
-    module = build_uninitialized(lambda: torchvision.models.vgg16(weights=None))
+    module = build_uninitialized(lambda: torchvision.models.vgg16(weights=None)).eval()
     _load_state_dict(module, path, "VGG-16")
     return LensModel(module, imagenet_classes(), (224, 224), IMAGENET_MEAN, IMAGENET_STD, 1.0,
                      name="vgg16", description=f"VGG-16 with ImageNet weights from {path}",
@@ -88,12 +88,12 @@ def resnet18(weights: Weights = "random", seed: int = 0) -> LensModel:
             raise TypeError(f"seed must be an int; got {type(seed).__name__}")
         with torch.random.fork_rng(devices=[]):  # the caller's random state is restored
             torch.manual_seed(seed)
-            module = torchvision.models.resnet18(weights=None)
+            module = torchvision.models.resnet18(weights=None).eval()
         description = f"ResNet-18 with torchvision's random initialisation, seed {seed}"
         name = "resnet18_random"
     else:
         path = _weight_file(weights, "ResNet-18", _RESNET18_WEIGHTS.url, "resnet18")
-        module = build_uninitialized(lambda: torchvision.models.resnet18(weights=None))
+        module = build_uninitialized(lambda: torchvision.models.resnet18(weights=None)).eval()
         _load_state_dict(module, path, "ResNet-18")
         description, name = f"ResNet-18 with ImageNet weights from {path}", "resnet18"
     return LensModel(module, imagenet_classes(), (224, 224), IMAGENET_MEAN, IMAGENET_STD, 1.0,

@@ -73,7 +73,7 @@ def paper_cnn(
         return nn.Sequential(layers)
 
     initializer = paper_initializer({})  # every layer: σ 0.1, bias 0
-    module = build_uninitialized(build)
+    module = build_uninitialized(build).eval()  # ready to explain: no dropout, no BN updates
     initialize_all(module, initializer, seed)
     kind = f"{depth}-conv-layer" if depth > 1 else "one-conv-layer"
     return LensModel(
@@ -108,7 +108,7 @@ def paper_fcn(
         ))
 
     initializer = paper_initializer({"fc1": LayerInit(0.1, 1.0), "fc2": LayerInit(10.0, 0.0)})
-    module = build_uninitialized(build)
+    module = build_uninitialized(build).eval()  # ready to explain: no dropout, no BN updates
     initialize_all(module, initializer, seed)
     return LensModel(
         module, [str(i) for i in range(n_classes)], (height, width), PAPER_MEAN, PAPER_STD,
