@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import numbers
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -112,6 +112,7 @@ def pgd(
     mask: torch.Tensor | np.ndarray | None = None,
     random_start: bool = False,
     seed: int | None = None,
+    on_step: Callable[[int, int], bool | None] | None = None,
 ) -> tuple[torch.Tensor, AttackReport]:
     """Projected gradient descent (Madry et al., 2018) within an ``eps`` ball around ``x``.
 
@@ -125,6 +126,8 @@ def pgd(
             budget is ``eps × mask``; under ``"l2"`` the mask weights each step.
         random_start: start from a uniform random point of the ball (reproducible with
             ``seed``; drawn from a private generator).
+        on_step: called as ``on_step(done, steps)`` after each step (for progress); when it
+            returns True the attack stops there, and the report counts the steps taken.
 
     Returns:
         The perturbed input (detached, like ``x``) and an :class:`AttackReport`.
@@ -139,6 +142,8 @@ def pgd(
         raise ValueError(f"steps must be a positive int; got {steps!r}")
     if not isinstance(random_start, bool):
         raise TypeError(f"random_start must be a bool; got {type(random_start).__name__}")
+    if on_step is not None and not callable(on_step):
+        raise TypeError(f"on_step must be callable or None; got {type(on_step).__name__}")
     weight = _mask(mask, x)
     low, high = _bounds(model, x)
     x = x.detach()
@@ -151,14 +156,18 @@ def pgd(
         if random_start:
             delta = _random_start(x, eps_t, norm, weight, seed)
         delta = _project(x, delta, eps_t, norm, weight, low, high)
+        taken = 0
         for _ in range(int(steps)):
             gradient = _loss_gradient(module, x + delta, labels)
             delta = delta + sign * _step(gradient, step_t, norm, weight)
             delta = _project(x, delta, eps_t, norm, weight, low, high)
+            taken += 1
+            if on_step is not None and on_step(taken, int(steps)):
+                break
         x_adv = (x + delta).detach()
         after = _predict(module, x_adv)
 
-    return x_adv, _report(before, after, delta, int(steps),
+    return x_adv, _report(before, after, delta, taken,
                           None if target is None else labels.tolist())
 
 

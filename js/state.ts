@@ -36,6 +36,18 @@ export interface LensState {
   sensitivity: Record<string, number>;
   model_name: string;
   note: string;
+  // Perturbations (see backprop_lens/widget/perturb.py): all Python's.
+  input_shape: number[];
+  perturbed: boolean;
+  perturbation_png: DataView | null;
+  perturbation_scale: number;
+  undo_depth: number;
+  clean_targets: Ranked;
+  similarity_metric: string;
+  similarity: Record<string, number>;
+  prediction_shift: number;
+  attacking: boolean;
+  attack_report: Record<string, unknown>;
 }
 
 /** Python's trait defaults. A page made by ipywidgets' embed drops every value equal to its
@@ -58,6 +70,17 @@ export const DEFAULTS: LensState = {
   sensitivity: {},
   model_name: "",
   note: "",
+  input_shape: [],
+  perturbed: false,
+  perturbation_png: null,
+  perturbation_scale: 0,
+  undo_depth: 0,
+  clean_targets: [],
+  similarity_metric: "SSIM",
+  similarity: {},
+  prediction_shift: 0,
+  attacking: false,
+  attack_report: {},
 };
 
 /** Whether the view can ask the kernel for maps: "unknown" until the kernel answers its first

@@ -2,6 +2,17 @@
 // (backprop_lens/widget/explorer.py). User input only sets `method`, `target`, `layer` and
 // `shared_scale`; everything shown is derived from the model's state by ./state.ts.
 import type { AnyModel, RenderProps } from "@anywidget/types";
+import {
+  attackText,
+  MODE_NAMES,
+  perturbationText,
+  type Point,
+  similarityText,
+  STROKE_MODES,
+  type StrokeMode,
+  strokeMessage,
+  toInput,
+} from "./canvas";
 import { imageUrl } from "./codecs";
 import { isMapsMessage, MapStore } from "./mapstore";
 import {
@@ -29,8 +40,12 @@ type Model = AnyModel<LensState>;
 /** The traits whose change redraws the view (maps, input and methods have their own). */
 const REDRAWN_BY = [
   "method", "target", "layer", "status", "progress", "shared_scale", "targets", "layers",
-  "classes", "model_name", "note",
+  "classes", "model_name", "note", "perturbed", "similarity", "similarity_metric", "undo_depth",
+  "attacking", "attack_report", "perturbation_scale",
 ] as const;
+
+/** The prefix of the keys of the clean input's maps (see explorer.py). */
+const CLEAN = "clean/";
 
 /** How long the view waits for the kernel's first answer before it takes the page as static. */
 const KERNEL_TIMEOUT_MS = 4000;
@@ -91,7 +106,7 @@ function ownKeys<T extends HTMLElement>(control: T): T {
   return control;
 }
 
-function figure(img: HTMLImageElement, caption: HTMLElement): HTMLElement {
+function figure(img: HTMLElement, caption: HTMLElement): HTMLElement {
   const node = element("figure");
   node.append(img, caption);
   return node;
@@ -105,6 +120,28 @@ function slider(id: string, text: string, testId: string) {
   const row = element("div", { className: "bl-slider" });
   row.append(label, input, value);
   return { row, input, value };
+}
+
+function button(text: string, testId?: string): HTMLButtonElement {
+  return ownKeys(element("button", { type: "button", textContent: text }, testId));
+}
+
+function labelled(text: string, control: HTMLElement): HTMLLabelElement {
+  const label = element("label", { className: "bl-field", textContent: `${text} ` });
+  label.append(control);
+  return label;
+}
+
+function range(min: number, max: number, value: number, testId?: string): HTMLInputElement {
+  return ownKeys(element("input", {
+    type: "range", min: String(min), max: String(max), step: "1", value: String(value),
+  }, testId));
+}
+
+function select(options: [string, string][], testId?: string): HTMLSelectElement {
+  const node = ownKeys(element("select", {}, testId));
+  node.append(...options.map(([value, text]) => element("option", { value, textContent: text })));
+  return node;
 }
 
 function render({ model, el }: RenderProps<LensState>) {
@@ -134,16 +171,53 @@ function render({ model, el }: RenderProps<LensState>) {
   controls.append(methods, target.row, layer.row, sharedRow);
 
   const inputView = element("img", { alt: "input image" }, "input-view");
+  const canvas = element("canvas", { className: "bl-canvas", width: 1, height: 1 }, "perturb-canvas");
+  canvas.setAttribute("aria-label", "Paint a perturbation on the input");
+  const inputFrame = element("div", { className: "bl-input-frame" });
+  inputFrame.append(inputView, canvas);
+  const inputCaption = element("figcaption", { textContent: "input" });
   const mapView = element("img", { alt: "map" }, "map-view");
   const mapCaption = element("figcaption");
   const main = element("div", { className: "bl-main" });
-  main.append(
-    figure(inputView, element("figcaption", { textContent: "input" })),
-    figure(mapView, mapCaption),
-  );
+  main.append(figure(inputFrame, inputCaption), figure(mapView, mapCaption));
+
+  // The perturbation panel: a brush, undo/reset, and attacks.
+  const mode = select(STROKE_MODES.map((m) => [m, MODE_NAMES[m]]), "brush-mode");
+  const brushSize = range(1, 16, 3, "brush-size");
+  const strength = range(1, 128, 48, "brush-strength");
+  const undo = button("Undo", "undo-button");
+  const reset = button("Reset", "reset-button");
+  const showPerturbation = ownKeys(element("input", { type: "checkbox" }, "show-perturbation"));
+  const brushRow = element("div", { className: "bl-row" });
+  brushRow.append(labelled("Brush", mode), labelled("size", brushSize), labelled("strength", strength),
+    undo, reset, labelled("show perturbation", showPerturbation));
+  const epsilon = range(1, 32, 8, "epsilon-slider");
+  const epsilonValue = element("output");
+  const attackMethod = select([["fgsm", "FGSM"], ["pgd", "PGD"]], "attack-method");
+  const steps = ownKeys(element("input", { type: "number", min: "1", max: "100", value: "10" }, "attack-steps"));
+  const attackTarget = select([["", "untargeted"]], "attack-target");
+  const masked = ownKeys(element("input", { type: "checkbox" }, "attack-masked"));
+  const attack = button("Attack", "attack-button");
+  const cancel = button("Cancel", "cancel-button");
+  const attackResult = element("span", { className: "bl-note" }, "attack-result");
+  const attackRow = element("div", { className: "bl-row" });
+  const epsilonField = labelled("ε (of 255)", epsilon);
+  epsilonField.append(epsilonValue);
+  attackRow.append(epsilonField, attackMethod, labelled("steps", steps), attackTarget,
+    labelled("only painted region", masked), attack, cancel, attackResult);
+  const perturbNote = element("div", { className: "bl-note" }, "perturb-note");
+  const perturb = element("div", { className: "bl-perturb", role: "group" }, "perturb-controls");
+  perturb.setAttribute("aria-label", "Perturbation");
+  perturb.append(brushRow, attackRow, perturbNote);
+  const perturbControls = [mode, brushSize, strength, undo, reset, showPerturbation, epsilon,
+    attackMethod, steps, attackTarget, masked, attack, cancel];
+
   const compare = element("div", { className: "bl-compare" }, "compare-row");
+  const compareClean = element("div", { className: "bl-compare" }, "compare-clean-row");
   let compareImages: HTMLImageElement[] = [];
-  root.append(header, controls, main, compare);
+  let cleanImages: HTMLImageElement[] = [];
+  let compareCaptions: HTMLElement[] = [];
+  root.append(header, controls, perturb, main, compare, compareClean);
   el.append(root);
 
   const choose = (changes: Partial<LensState>) => {
@@ -163,14 +237,21 @@ function render({ model, el }: RenderProps<LensState>) {
   shared.addEventListener("change", () => choose({ shared_scale: shared.checked }));
 
   const buildMethodButtons = () => {
-    compareImages = read(model, "methods").map((name) => {
-      const img = element("img", { alt: methodName(name) });
+    const images = (clean: boolean) => read(model, "methods").map((name) => {
+      const img = element("img", { alt: `${methodName(name)}${clean ? " (clean)" : ""}` });
       img.dataset.method = name;
       return img;
     });
+    compareImages = images(false);
+    cleanImages = images(true);
+    compareCaptions = read(model, "methods").map((name) =>
+      element("figcaption", { textContent: methodName(name) }));
     compare.replaceChildren(
+      ...read(model, "methods").map((_, i) => figure(compareImages[i], compareCaptions[i])),
+    );
+    compareClean.replaceChildren(
       ...read(model, "methods").map((name, i) =>
-        figure(compareImages[i], element("figcaption", { textContent: methodName(name) })),
+        figure(cleanImages[i], element("figcaption", { textContent: `${methodName(name)} · clean` })),
       ),
     );
     methods.replaceChildren(
@@ -238,10 +319,118 @@ function render({ model, el }: RenderProps<LensState>) {
     mapCaption.textContent = `${methodName(state.method)}: ${convention}${scale}`;
 
     compareImages.forEach((img, i) => showMap(img, keys[i], entries[i], filterFor(entries[i])));
+    updatePerturbation(state, keys);
   };
 
+  const updatePerturbation = (state: LensState, keys: string[]) => {
+    const live = kernel !== "absent";
+    for (const control of perturbControls) control.disabled = !live;
+    canvas.classList.toggle("bl-disabled", !live);
+    if (live) {
+      undo.disabled = state.undo_depth === 0 || state.attacking;
+      reset.disabled = state.attacking;
+      attack.disabled = state.attacking;
+      cancel.hidden = !state.attacking;
+      steps.disabled = attackMethod.value !== "pgd";
+    }
+    perturbNote.textContent = live
+      ? perturbationText(state.perturbation_scale)
+      : "painting and attacks need a running kernel";
+    epsilonValue.textContent = epsilon.value;
+    attackResult.textContent = attackText(state.attack_report, state.classes);
+    inputCaption.textContent = state.perturbed
+      ? (showPerturbation.checked ? perturbationText(state.perturbation_scale) : "input · perturbed")
+      : "input";
+    if (attackTarget.options.length !== state.classes.length + 1) {
+      attackTarget.replaceChildren(element("option", { value: "", textContent: "untargeted" }),
+        ...state.classes.map((name, i) =>
+          element("option", { value: String(i), textContent: `toward ${name}` })));
+    }
+    compareClean.hidden = !state.perturbed;
+    const cleanEntries = keys.map((key) => store.lookup(state.maps, CLEAN + key));
+    cleanImages.forEach((img, i) => showMap(img, CLEAN + keys[i], cleanEntries[i], "none"));
+    compareCaptions.forEach((caption, i) => {
+      const name = methodName(state.methods[i]);
+      caption.textContent = state.perturbed
+        ? `${name} · ${similarityText(state.similarity_metric, state.similarity[state.methods[i]])}`
+        : name;
+    });
+  };
+
+  // Painting: pointer events (mouse, pen and touch alike), drawn at the input's resolution.
+  let path: Point[] = [];
+  const inputPoint = (event: PointerEvent) =>
+    toInput(event.clientX, event.clientY, canvas.getBoundingClientRect(), canvas.width, canvas.height);
+  const radius = () => brushSize.valueAsNumber / 2;
+  const preview = () => {
+    const context = canvas.getContext("2d");
+    if (!context) return;
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    if (path.length === 0) return;
+    context.strokeStyle = context.fillStyle = "rgba(230, 85, 13, 0.5)";
+    context.lineWidth = 2 * radius();
+    context.lineCap = context.lineJoin = "round";
+    context.beginPath();
+    context.moveTo(path[0].x, path[0].y);
+    for (const point of path) context.lineTo(point.x, point.y);
+    if (path.length === 1) context.arc(path[0].x, path[0].y, radius(), 0, 2 * Math.PI);
+    context.stroke();
+  };
+  const sizeCanvas = () => {
+    const [height, width] = read(model, "input_shape");
+    if (width && height && (canvas.width !== width || canvas.height !== height)) {
+      canvas.width = width;
+      canvas.height = height;
+    }
+  };
+  canvas.addEventListener("pointerdown", (event) => {
+    if (kernel === "absent" || read(model, "attacking") || event.button !== 0) return;
+    sizeCanvas();
+    canvas.setPointerCapture(event.pointerId);
+    path = [inputPoint(event)];
+    preview();
+    event.preventDefault();
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (path.length === 0) return;
+    path.push(inputPoint(event));
+    preview();
+  });
+  const endStroke = (send: boolean) => {
+    const points = path;
+    path = [];
+    if (!send || points.length === 0) return preview();
+    const stroke = strokeMessage(points, radius(), mode.value as StrokeMode,
+      strength.valueAsNumber, canvas.width, canvas.height);
+    if (stroke) model.send(stroke.message, undefined, [stroke.buffer]);
+    // the preview stays until the kernel's new input arrives
+  };
+  canvas.addEventListener("pointerup", () => endStroke(true));
+  canvas.addEventListener("pointercancel", () => endStroke(false));
+
+  undo.addEventListener("click", () => model.send({ type: "undo" }));
+  reset.addEventListener("click", () => model.send({ type: "reset" }));
+  cancel.addEventListener("click", () => model.send({ type: "cancel" }));
+  attack.addEventListener("click", () => {
+    model.send({
+      type: "attack",
+      method: attackMethod.value,
+      eps: epsilon.valueAsNumber,
+      steps: steps.valueAsNumber,
+      target: attackTarget.value === "" ? null : Number(attackTarget.value),
+      masked: masked.checked,
+    });
+  });
+  showPerturbation.addEventListener("change", () => { showInput(); update(); });
+  epsilon.addEventListener("input", () => update());
+  attackMethod.addEventListener("change", () => update());
+
   const showInput = () => {
-    const url = imageUrl(read(model, "input_png"));
+    sizeCanvas();
+    path = [];
+    preview();
+    const perturbation = showPerturbation.checked && read(model, "perturbed");
+    const url = imageUrl(read(model, perturbation ? "perturbation_png" : "input_png"));
     if (inputView.src) URL.revokeObjectURL(inputView.src);
     inputView.src = url ?? "";
   };
@@ -272,6 +461,7 @@ function render({ model, el }: RenderProps<LensState>) {
   model.on("change:maps", onMaps);
   model.on("change:generation", onGeneration);
   model.on("change:input_png", showInput);
+  model.on("change:perturbation_png", showInput);
   model.on("change:methods", buildMethodButtons);
   for (const trait of REDRAWN_BY) model.on(`change:${trait}`, update);
   buildMethodButtons();
@@ -295,6 +485,7 @@ function render({ model, el }: RenderProps<LensState>) {
     model.off("change:maps", onMaps);
     model.off("change:generation", onGeneration);
     model.off("change:input_png", showInput);
+    model.off("change:perturbation_png", showInput);
     model.off("change:methods", buildMethodButtons);
     for (const trait of REDRAWN_BY) model.off(`change:${trait}`, update);
     urls.clear();

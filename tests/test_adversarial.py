@@ -245,3 +245,22 @@ def test_bad_models_and_inputs_are_refused(spec: models.LensModel, x: torch.Tens
         pixels_to_input_units(spec.module, 8)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="pixels"):
         pixels_to_input_units(spec, 0)
+
+
+def test_on_step_reports_progress_and_can_stop_early(
+    spec: models.LensModel, x: torch.Tensor,
+) -> None:
+    seen: list[tuple[int, int]] = []
+
+    def stop_after_three(done: int, steps: int) -> bool:
+        seen.append((done, steps))
+        return done == 3
+
+    eps = _eps(spec)
+    stopped, report = pgd(spec, x[:4], eps, eps / 4, steps=10, on_step=stop_after_three)
+    assert seen == [(1, 10), (2, 10), (3, 10)]
+    assert report.steps == 3
+    three, _ = pgd(spec, x[:4], eps, eps / 4, steps=3)
+    assert torch.equal(stopped, three)  # stopping early is the same as asking for fewer steps
+    with pytest.raises(TypeError, match="on_step"):
+        pgd(spec, x[:4], eps, eps / 4, steps=2, on_step=3)  # type: ignore[arg-type]

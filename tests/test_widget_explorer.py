@@ -51,7 +51,7 @@ def test_targets_are_ranked_best_first_for_the_output_and_every_layer(explorer: 
         scores = [score for _, score in ranked]
         assert scores == sorted(scores, reverse=True)
     probabilities = [p for _, p in explorer.targets[OUTPUT]]
-    assert abs(sum(probabilities) - 1) < 1e-6
+    assert abs(sum(probabilities) - 1) < 1e-3  # 4 significant digits each
     assert explorer.target == explorer.targets[OUTPUT][0][0]
     assert "·" in explorer.layers[1]["label"]  # name and shape
 

@@ -1,5 +1,8 @@
 """bqplot charts beside the Explorer: the top-k class probabilities (click a bar to choose that
-class) and each method's class sensitivity (the paper's mean normalised L2 distance)."""
+class; with a perturbed input, the clean image's beside them), each method's class sensitivity
+(the paper's mean normalised L2 distance), and, per method, how far the map moved under the
+perturbation (1 − SSIM, clean vs perturbed) against how far the prediction moved (total
+variation distance of the class probabilities)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,8 @@ class ExplorerCharts:
         self.probability_bars = bqplot.Bars(
             x=[], y=[], scales={"x": bqplot.OrdinalScale(), "y": bqplot.LinearScale(min=0, max=1)},
             interactions={"click": "select"}, selected_style={"fill": "#e6550d"},
-            unselected_style={"opacity": 0.6}, colors=["#3182bd"],
+            unselected_style={"opacity": 0.6}, colors=["#3182bd", "#bdbdbd"],
+            type="grouped", labels=["now", "clean"], display_legend=False,
         )
         self.sensitivity_bars = bqplot.Bars(
             x=[], y=[], scales={"x": bqplot.OrdinalScale(), "y": bqplot.LinearScale(min=0)},
@@ -31,21 +35,36 @@ class ExplorerCharts:
         self.probabilities = _figure(self.probability_bars, "top classes", "probability")
         self.sensitivity = _figure(self.sensitivity_bars, "class sensitivity",
                                    "mean L2 distance, top-k maps")
-        self.widget = ipywidgets.HBox([self.probabilities, self.sensitivity])
+        self.moves = bqplot.Scatter(
+            x=[], y=[], names=[], display_names=True, colors=["#31a354"], default_size=80,
+            scales={"x": bqplot.LinearScale(min=0, max=1), "y": bqplot.LinearScale(min=0, max=1)},
+        )
+        self.movement = _figure(self.moves, "map moved vs prediction moved",
+                                "map moved (1 − SSIM)", x_label="prediction moved (TV distance)")
+        self.widget = ipywidgets.HBox([self.probabilities, self.sensitivity, self.movement])
         self._top: list[int] = []
         self.probability_bars.observe(self._bar_selected, "selected")
-        explorer.observe(self._show_probabilities, ["targets", "classes"])
+        explorer.observe(self._show_probabilities, ["targets", "classes", "clean_targets",
+                                                    "perturbed"])
+        explorer.observe(self._show_movement, ["similarity", "prediction_shift"])
         explorer.observe(self._show_selection, ["target", "layer"])
         explorer.observe(self._show_sensitivity, "sensitivity")
         self._show_probabilities()
         self._show_sensitivity()
+        self._show_movement()
 
     def _show_probabilities(self, change: Any = None) -> None:
-        ranked = self.explorer.targets.get("output", [])[: self.explorer.top_k]
+        explorer = self.explorer
+        ranked = explorer.targets.get("output", [])[: explorer.top_k]
         self._top = [int(index) for index, _ in ranked]
+        rows = [[score for _, score in ranked]]
+        if explorer.perturbed:
+            clean = {int(index): score for index, score in explorer.clean_targets}
+            rows.append([clean.get(index, 0.0) for index in self._top])
         with self.probability_bars.hold_sync():
-            self.probability_bars.x = [self.explorer.classes[i] for i in self._top]
-            self.probability_bars.y = [score for _, score in ranked]
+            self.probability_bars.x = [explorer.classes[i] for i in self._top]
+            self.probability_bars.y = rows
+            self.probability_bars.display_legend = explorer.perturbed
         self._show_selection()
 
     def _show_selection(self, change: Any = None) -> None:
@@ -62,6 +81,16 @@ class ExplorerCharts:
             self.explorer.layer = "output"
         self.explorer.target = target
 
+    def _show_movement(self, change: Any = None) -> None:
+        """One point per method: the paper's result at a glance (saliency moves, GBP stays)."""
+        explorer = self.explorer
+        methods = [m for m in explorer.methods if m in explorer.similarity]
+        with self.moves.hold_sync():
+            self.moves.x = [explorer.prediction_shift] * len(methods)
+            self.moves.y = [max(0.0, 1.0 - explorer.similarity[m]) for m in methods]
+            self.moves.names = methods
+            self.moves.colors = [_METHOD_COLOURS.get(m, "#636363") for m in methods] or ["#636363"]
+
     def _show_sensitivity(self, change: Any = None) -> None:
         values = self.explorer.sensitivity
         methods = [m for m in self.explorer.methods if m in values]
@@ -70,11 +99,15 @@ class ExplorerCharts:
             self.sensitivity_bars.y = [values[m] for m in methods]
 
 
-def _figure(bars: bqplot.Bars, title: str, y_label: str) -> bqplot.Figure:
+def _figure(bars: bqplot.Mark, title: str, y_label: str, x_label: str = "") -> bqplot.Figure:
     axes = [
-        bqplot.Axis(scale=bars.scales["x"], tick_rotate=-30, tick_style={"font-size": "10px"}),
+        bqplot.Axis(scale=bars.scales["x"], tick_rotate=0 if x_label else -30,
+                    tick_style={"font-size": "10px"}, label=x_label),
         bqplot.Axis(scale=bars.scales["y"], side="left", label=y_label,
                     tick_format=".2f"),
     ]
     return bqplot.Figure(marks=[bars], axes=axes, title=title, layout=_CHART_LAYOUT,
                          fig_margin={"top": 40, "bottom": 75, "left": 60, "right": 10})
+
+
+_METHOD_COLOURS = {"saliency": "#e6550d", "deconvnet": "#756bb1", "guided_backprop": "#31a354"}

@@ -22,17 +22,35 @@ from typing import Any
 
 import anywidget
 import ipywidgets
+import numpy as np
 import torch
 import traitlets
 from torch import nn
 
 from .. import data, models
+from ..adversarial import AttackReport, pgd, pixels_to_input_units
 from ..engine import METHODS, attribute, get_method
 from ..engine.activations import layer_channel_scores
-from ..metrics import class_sensitivity
+from ..metrics import class_sensitivity, ssim
 from ..models import LensModel
-from ..render import CONVENTIONS, ENCODINGS, RenderedMap, encode, render_map
+from ..render import (
+    ABS_GREY,
+    CONVENTIONS,
+    ENCODINGS,
+    RenderedMap,
+    convention_for,
+    encode,
+    render_map,
+)
 from .charts import ExplorerCharts
+from .perturb import (
+    AttackRequest,
+    apply_stroke,
+    check_attack,
+    check_stroke,
+    perturbation_picture,
+    prediction_shift,
+)
 from .scheduler import DEFAULT_CACHE_BYTES, PRECOMPUTE, VIEW, Job, MapCache, Worker
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -62,6 +80,16 @@ FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale"})
 
 def map_key(layer: str, target: int, method: str) -> str:
     return f"{layer}/{target}/{method}"
+
+
+#: The prefix of the keys of maps of the clean input, kept beside those of a perturbed one.
+CLEAN = "clean/"
+
+#: How many earlier perturbations ``undo`` can go back to.
+UNDO_DEPTH = 32
+
+#: The map similarity shown between the clean and the perturbed input (named in the UI).
+SIMILARITY_METRIC = "SSIM"
 
 
 def _bundle(name: str) -> Path:
@@ -129,6 +157,19 @@ class Explorer(anywidget.AnyWidget):
     model_name = traitlets.Unicode("").tag(sync=True)
     note = traitlets.Unicode("").tag(sync=True)
 
+    # Perturbations (all Python's): the input shown and explained is clean + perturbation.
+    input_shape = traitlets.List(traitlets.Int()).tag(sync=True)  # [H, W] of the model input
+    perturbed = traitlets.Bool(False).tag(sync=True)
+    perturbation_png = traitlets.Bytes(b"").tag(sync=True)  # amplified, grey = no change
+    perturbation_scale = traitlets.Float(0.0).tag(sync=True)  # its largest change, pixel steps
+    undo_depth = traitlets.Int(0).tag(sync=True)
+    clean_targets = traitlets.List(traitlets.List()).tag(sync=True)  # clean output ranking
+    similarity_metric = traitlets.Unicode(SIMILARITY_METRIC).tag(sync=True)
+    similarity = traitlets.Dict().tag(sync=True)  # method → clean vs perturbed map, current key
+    prediction_shift = traitlets.Float(0.0).tag(sync=True)  # total variation, clean vs now
+    attacking = traitlets.Bool(False).tag(sync=True)
+    attack_report = traitlets.Dict().tag(sync=True)
+
     def __init__(
         self,
         model: LensModel | nn.Module | str | None = None,
@@ -159,6 +200,11 @@ class Explorer(anywidget.AnyWidget):
         self._maps_lock = threading.Lock()
         self._view_requests = 0
         self._ready = False
+        self._input_lock = threading.RLock()
+        self._cancel = threading.Event()
+        self._attack_id = 0
+        self._undo: list[tuple[torch.Tensor, np.ndarray]] = []
+        self._similarities: dict[str, float] = {}
         self._worker = Worker(self._run_job, self._on_worker_state, self._on_worker_error)
         self.on_msg(self._on_custom_message)
         self._spec = _as_spec(model)
@@ -207,21 +253,24 @@ class Explorer(anywidget.AnyWidget):
         first map now (so the first paint needs no worker), queue the top-k maps."""
         spec = self._spec
         x = spec.preprocess(self._image)
-        layer_names = [name for name, _ in spec.layers]
-        logits, scores = layer_channel_scores(spec.module, x, layer_names)
-        probabilities = logits[0].softmax(dim=0)
-        targets = {OUTPUT: _ranked(probabilities)}
-        targets.update({name: _ranked(scores[name]) for name in layer_names if name in scores})
+        probabilities, targets = self._rankings(x)
         layers = [{"name": OUTPUT, "label": f"output · {len(spec.classes)} classes"}]
         layers += [{"name": name, "label": f"{name} · {_shape_label(shape)}"}
-                   for name, shape in reversed(spec.layers) if name in scores]
+                   for name, shape in reversed(spec.layers) if name in targets]
         grid = [] if self._precompute is None else _grid_jobs(self._precompute, targets,
                                                                self.top_k)
         generation = self._worker.new_generation()
         self._cache.clear()
         self._grid = {map_key(layer, t, method) for layer, method, targets in grid
                       for t in targets}
-        self._x = x
+        self._x = self._clean_x = x
+        self._delta = torch.zeros_like(x)
+        self._mask = np.zeros(tuple(x.shape[-2:]), dtype=np.float64)
+        self._undo.clear()
+        self._attack_id += 1  # a running attack's result is dropped
+        self._similarities = {}
+        self._noise = torch.Generator().manual_seed(0)
+        self._clean_probabilities = probabilities
         self._sensitivity: dict[str, float] = {}
         top = int(targets[OUTPUT][0][0])
         first = self._compute(OUTPUT, self.method, [top])
@@ -236,6 +285,15 @@ class Explorer(anywidget.AnyWidget):
             self.generation = generation
             self.sensitivity = {}
             self.maps = {}
+            self.input_shape = [int(n) for n in x.shape[-2:]]
+            self.perturbed = False
+            self.perturbation_png = b""
+            self.perturbation_scale = 0.0
+            self.undo_depth = 0
+            self.clean_targets = targets[OUTPUT]
+            self.similarity = {}
+            self.prediction_shift = 0.0
+            self.attacking = False
             self.layer = OUTPUT
             self.target = top
             self.status = "computing"
@@ -244,6 +302,155 @@ class Explorer(anywidget.AnyWidget):
         for method in self._methods_current_first():
             self._worker.submit(PRECOMPUTE, OUTPUT, method, self._top_targets(OUTPUT))
         self._submit_grid(grid, len(next(iter(first.values())).image))
+
+    def _rankings(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[list[float]]]]:
+        """The class probabilities of ``x``, and the ranked targets of every layer."""
+        layer_names = [name for name, _ in self._spec.layers]
+        logits, scores = layer_channel_scores(self._spec.module, x, layer_names)
+        probabilities = logits[0].softmax(dim=0)
+        targets = {OUTPUT: _ranked(probabilities)}
+        targets.update({name: _ranked(scores[name]) for name in layer_names if name in scores})
+        return probabilities, targets
+
+    # --- perturbations -------------------------------------------------------------------
+
+    @property
+    def clean_input(self) -> torch.Tensor:
+        """The model input of the clean image (never changed by strokes or attacks)."""
+        return self._clean_x
+
+    @property
+    def perturbation(self) -> torch.Tensor:
+        """The perturbation in input units, shaped like the input: what is explained is
+        ``clean_input + perturbation``."""
+        return self._delta
+
+    @property
+    def painted(self) -> np.ndarray:
+        """(H, W) in [0, 1]: the painted region (the mask of a masked attack)."""
+        return self._mask
+
+    def _set_input(self, delta: torch.Tensor, mask: np.ndarray, undoable: bool = True) -> None:
+        """Explain ``clean + delta`` from now on: rank its targets again, keep the layer and
+        target, drop every map of the former input, and queue the maps the view shows."""
+        with self._input_lock:
+            if undoable:
+                self._undo = [*self._undo, (self._delta, self._mask)][-UNDO_DEPTH:]
+            perturbed = bool(delta.abs().max() > 0)
+            x = self._clean_x + delta if perturbed else self._clean_x
+            probabilities, targets = self._rankings(x)
+            generation = self._worker.new_generation()
+            self._cache.clear()
+            self._grid = set()
+            self._x, self._delta, self._mask = x, delta, mask
+            self._similarities = {}
+            picture, largest = perturbation_picture(self._spec, delta)
+            with self.hold_sync():
+                self._ready = False
+                self.targets = targets
+                self.input_png = encode(self._spec.deprocess(x))
+                self.perturbation_png = encode(picture) if perturbed else b""
+                self.perturbation_scale = largest
+                self.perturbed = perturbed
+                self.undo_depth = len(self._undo)
+                self.generation = generation
+                self.maps = {}
+                self.similarity = {}
+                self.prediction_shift = prediction_shift(self._clean_probabilities,
+                                                         probabilities)
+                self.status = "computing"
+                self._ready = True
+            self._request_view()
+            for method in self._methods_current_first():
+                self._worker.submit(PRECOMPUTE, OUTPUT, method, self._top_targets(OUTPUT))
+
+    def _stroke(self, content: Mapping[str, Any], buffers: Sequence[Any]) -> None:
+        shape = (int(self._clean_x.shape[-2]), int(self._clean_x.shape[-1]))
+        stroke = check_stroke(content, buffers, shape)
+        if self.attacking:
+            raise ValueError("an attack is running: wait for it, or cancel it, before painting")
+        delta, mask = apply_stroke(self._spec, self._clean_x, self._delta, self._mask, stroke,
+                                   self._noise)
+        self._set_input(delta, mask)
+
+    def undo(self) -> None:
+        """Go back to the perturbation before the last stroke or attack."""
+        if self.attacking:
+            raise ValueError("an attack is running: wait for it, or cancel it, before undoing")
+        if not self._undo:
+            raise ValueError("nothing to undo")
+        delta, mask = self._undo[-1]
+        self._undo = self._undo[:-1]
+        self._set_input(delta, mask, undoable=False)
+
+    def reset(self) -> None:
+        """Back to the clean image: no perturbation, no undo history, a running attack
+        cancelled."""
+        self._cancel.set()
+        with self._input_lock:
+            self._load()
+
+    def attack(self, method: str = "pgd", eps: float = 8.0, steps: int = 10,
+               target: int | None = None, masked: bool = False) -> None:
+        """Replace the perturbation by an FGSM or PGD attack on the clean image, within ``eps``
+        0–255 pixel steps (L∞), untargeted or towards ``target``, and with ``masked`` only
+        inside the painted region. Runs in the background (``wait()``; ``cancel()``)."""
+        request = check_attack({"method": method, "eps": eps, "steps": steps,
+                                "target": target, "masked": masked},
+                               len(self.classes), bool(self._mask.any()))
+        if self.attacking:
+            raise ValueError("an attack is running already")
+        self._cancel.clear()
+        self._attack_id += 1
+        attack_id = self._attack_id
+        self.attacking = True
+        self.status = "computing"
+        self.progress = 0.0
+        self._worker.submit_task(lambda: self._attack(request, attack_id))
+
+    def cancel(self) -> None:
+        """Stop a running attack; the input stays as it was before it."""
+        self._cancel.set()
+
+    def _attack(self, request: AttackRequest, attack_id: int) -> None:
+        def dropped() -> bool:
+            return self._cancel.is_set() or attack_id != self._attack_id
+
+        try:
+            spec, clean = self._spec, self._clean_x
+            eps = pixels_to_input_units(spec, request.eps).to(clean.dtype)
+            step = eps if request.method == "fgsm" else eps * 2.5 / request.steps
+            mask = torch.from_numpy(self._mask) if request.masked else None
+            label = request.method.upper()
+
+            def on_step(done: int, steps: int) -> bool:
+                self.progress = done / steps
+                self.note = f"{label} step {done} of {steps}"
+                return dropped()
+
+            x_adv, report = pgd(spec, clean, eps, step, request.steps, target=request.target,
+                                mask=mask, on_step=on_step)
+            self.note = ""
+            with self._input_lock:
+                if dropped():
+                    self.attack_report = {"method": request.method, "cancelled": True}
+                    return
+                self._apply_attack(request, report, (x_adv - clean).detach())
+        finally:
+            if attack_id == self._attack_id:
+                self.attacking = False
+
+    def _apply_attack(self, request: AttackRequest, report: AttackReport,
+                      delta: torch.Tensor) -> None:
+        self.attack_report = {
+            "method": request.method, "eps": request.eps, "steps": report.steps,
+            "target": request.target, "masked": request.masked, "cancelled": False,
+            "before": report.before[0], "after": report.after[0],
+            "confidence_before": report.confidence_before[0],
+            "confidence_after": report.confidence_after[0],
+            "success": report.success[0],
+        }
+        self._set_input(delta, self._mask)
 
     def _submit_grid(self, jobs: list[GridJob], bytes_per_map: int) -> None:
         """Queue the precomputed grid (if any), after telling how large it will be."""
@@ -301,12 +508,29 @@ class Explorer(anywidget.AnyWidget):
             self.send_state([key for key in sync_data if key in self.keys])
 
     def _on_custom_message(self, widget: Any, content: Any, buffers: list[Any]) -> None:
-        if isinstance(content, dict) and content.get("type") == "sync":
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "sync":
             with self._maps_lock:
                 self.send_state("maps")
             self.send({"type": "synced"})  # tells the view that a kernel is there
             return
-        self.status = f"error: unknown message from the front end: {str(content)[:80]}"
+        try:
+            if kind == "stroke":
+                self._stroke(content, buffers)
+            elif kind == "undo":
+                self.undo()
+            elif kind == "reset":
+                self.reset()
+            elif kind == "cancel":
+                self.cancel()
+            elif kind == "attack":
+                self.attack(**{key: content.get(key, default) for key, default in (
+                    ("method", None), ("eps", None), ("steps", 1), ("target", None),
+                    ("masked", False))})
+            else:
+                self.status = f"error: unknown message from the front end: {str(content)[:80]}"
+        except (ValueError, TypeError) as exc:
+            self.status = f"error: {exc}"
 
     # --- requests ------------------------------------------------------------------------
 
@@ -325,13 +549,16 @@ class Explorer(anywidget.AnyWidget):
     def _choice_changed(self, change: dict[str, Any]) -> None:
         if self._ready:
             self._request_view()
+            if self.perturbed:
+                self._show_similarity()
 
     def _request_view(self) -> None:
         """Queue, ahead of everything else, the maps the view shows now: the chosen method
         first, then the other methods of the compare row."""
         self._view_requests += 1
-        missing = [m for m in self._methods_current_first()
-                   if map_key(self.layer, self.target, m) not in self._cache]
+        keys = [(m, map_key(self.layer, self.target, m)) for m in self._methods_current_first()]
+        missing = [m for m, key in keys if key not in self._cache
+                   or (self.perturbed and CLEAN + key not in self._cache)]
         if self.status.startswith("error") or missing:
             self.status = "computing" if missing else "idle"
         for method in missing:
@@ -339,26 +566,54 @@ class Explorer(anywidget.AnyWidget):
 
     # --- the worker's side ---------------------------------------------------------------
 
-    def _compute(self, layer: str, method: str, targets: Sequence[int]) -> dict[str, RenderedMap]:
-        maps = attribute(self._spec, self._x, method, list(targets),
+    def _compute(self, layer: str, method: str, targets: Sequence[int],
+                 x: torch.Tensor | None = None, prefix: str = "",
+                 raw: dict[int, torch.Tensor] | None = None) -> dict[str, RenderedMap]:
+        """Rendered maps of ``x`` (the current input when None) under ``prefix + key``;
+        ``raw`` receives the maps themselves by target."""
+        maps = attribute(self._spec, self._x if x is None else x, method, list(targets),
                          layer=None if layer == OUTPUT else layer)
-        if layer == OUTPUT and len(targets) > 1:
+        if layer == OUTPUT and len(targets) > 1 and not prefix:
             self._sensitivity[method] = class_sensitivity(maps)
+        if raw is not None:
+            raw.update(zip(targets, maps, strict=True))
         encoding, quality = self._encoding
-        return {map_key(layer, t, method): render_map(m, method, None, encoding, quality)
+        return {prefix + map_key(layer, t, method): render_map(m, method, None, encoding, quality)
                 for t, m in zip(targets, maps, strict=True)}
 
     def _run_job(self, job: Job) -> None:
         batch = job.priority == PRECOMPUTE
-        todo = [t for t in job.targets if map_key(job.layer, t, job.method) not in self._cache]
+        x, clean = self._x, self._clean_x
+        compare = x is not clean  # a perturbed input: its maps are compared with the clean ones
+        todo = [t for t in job.targets if map_key(job.layer, t, job.method) not in self._cache
+                or (compare and CLEAN + map_key(job.layer, t, job.method) not in self._cache)]
         if not todo:
             return
         # A precomputed batch is redone whole: the class-sensitivity statistic needs all of it.
-        rendered = self._compute(job.layer, job.method, job.targets if batch else todo)
+        targets = job.targets if batch else todo
+        perturbed: dict[int, torch.Tensor] = {}
+        rendered = self._compute(job.layer, job.method, targets, x, raw=perturbed)
+        if compare:
+            originals: dict[int, torch.Tensor] = {}
+            rendered.update(self._compute(job.layer, job.method, targets, clean, CLEAN,
+                                          originals))
+            absolute = convention_for(job.method) == ABS_GREY
+            similarities = {map_key(job.layer, t, job.method):
+                            ssim(originals[t], perturbed[t], absolute) for t in targets}
         if self._worker.is_current(job):
+            if compare:
+                self._similarities.update(similarities)
             self._publish(rendered, job.generation, notify=True)
+            if compare:
+                self._show_similarity()
             if batch and job.layer == OUTPUT:
                 self.sensitivity = dict(self._sensitivity)
+
+    def _show_similarity(self) -> None:
+        """``similarity``: each method's clean vs perturbed map at the current layer/target."""
+        found = {method: self._similarities.get(map_key(self.layer, self.target, method))
+                 for method in self.methods}
+        self.similarity = {m: value for m, value in found.items() if value is not None}
 
     def _publish(self, rendered: dict[str, RenderedMap], generation: int, notify: bool) -> None:
         """Cache new maps, mirror them in ``maps``, and (``notify``) send them at once."""
@@ -453,6 +708,9 @@ def _grid_jobs(
 
 
 def _ranked(scores: torch.Tensor) -> list[list[float]]:
-    """``[[index, score], …]``, best first; indices as ints for the front end."""
+    """``[[index, score], …]``, best first; indices as ints for the front end. Scores keep 4
+    significant digits: enough to show and to rank by, and a third of the synced bytes (a
+    VGG-16 has thousands of channels, every one of them in every saved page)."""
     values, order = scores.detach().double().sort(descending=True)
-    return [[int(i), float(v)] for i, v in zip(order.tolist(), values.tolist(), strict=True)]
+    return [[int(i), float(f"{v:.4g}")]
+            for i, v in zip(order.tolist(), values.tolist(), strict=True)]

@@ -1,0 +1,142 @@
+"""The Explorer's perturbation panel in a real browser (JupyterLab and Notebook 7): a mouse
+stroke on ``perturb-canvas`` perturbs exactly the pixels under the brush in the kernel, the
+``attack-button`` changes the prediction and the maps, and ``reset-button`` brings back the
+clean state. The tests share one page and kernel and run in file order (see
+test_explorer_browser.py, whose page helpers they reuse)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from browser.harness import (
+    KERNEL_TIMEOUT_S,
+    JupyterServer,
+    guarded_page,
+    open_notebook,
+    screenshot_if_failed,
+)
+from browser.test_explorer_browser import (
+    FIRST_RENDER_TIMEOUT_S,
+    WIDGET_OUTPUT,
+    ExplorerPage,
+    explorer_missing,
+)
+from playwright.sync_api import Browser, expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
+
+NOTEBOOK = "perturb.ipynb"
+#: The stroke, in input pixels of the 64×64 default picture: a horizontal line on row 20.
+ROW, FIRST_COLUMN, LAST_COLUMN = 20, 16, 40
+
+
+@pytest.fixture(scope="module")
+def explorer(jupyter_server: JupyterServer, browser: Browser) -> Iterator[ExplorerPage]:
+    reason = explorer_missing()
+    if reason:
+        pytest.skip(reason)
+    with guarded_page(browser) as guarded:
+        cells = ["from backprop_lens import Explorer\nw = Explorer()\nw"]
+        with open_notebook(jupyter_server, guarded, NOTEBOOK, cells) as notebook:
+            notebook.run_all_cells()
+            view = ExplorerPage(notebook)
+            expect(view.hook("status")).to_have_text("idle", timeout=FIRST_RENDER_TIMEOUT_S * 1000)
+            view.notebook.page.locator(WIDGET_OUTPUT).scroll_into_view_if_needed()
+            yield view
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_on_failure(
+    request: pytest.FixtureRequest, explorer: ExplorerPage,
+) -> Iterator[None]:
+    yield
+    screenshot_if_failed(request, explorer.guarded)
+
+
+def _settled(explorer: ExplorerPage, expression: str, what: str) -> Any:
+    """Poll ``[expression, w.status]`` until the first is truthy and the widget is idle."""
+    def done(value: list[Any]) -> bool:
+        assert not str(value[1]).startswith("error"), f"the widget reports {value[1]}"
+        return bool(value[0]) and value[1] == "idle"
+
+    found = explorer.notebook.wait_for_python_value(f"[{expression}, w.status]", done, what=what)
+    expect(explorer.hook("status")).to_have_text("idle", timeout=KERNEL_TIMEOUT_S * 1000)
+    return found[0]
+
+
+def _clean_state(explorer: ExplorerPage) -> Any:
+    return explorer.notebook.python_value(
+        '[hash(bytes(w.input_png)), w.targets["output"][0][0], w.target, w.perturbed, '
+        "float(w.perturbation.abs().max()), w.undo_depth]")
+
+
+def test_a_mouse_stroke_perturbs_the_pixels_under_the_brush(explorer: ExplorerPage) -> None:
+    explorer.notebook.execute("_clean = [hash(bytes(w.input_png)), w.targets['output'][0][0]]")
+    canvas = explorer.hook("perturb-canvas")
+    expect(canvas).to_be_visible()
+    box = canvas.bounding_box()
+    assert box is not None
+    width, height = explorer.notebook.python_value("w.input_shape")[::-1]
+    assert (width, height) == (64, 64)
+
+    def at(column: float, row: float) -> tuple[float, float]:
+        return (box["x"] + (column + 0.5) / width * box["width"],
+                box["y"] + (row + 0.5) / height * box["height"])
+
+    mouse = explorer.notebook.page.mouse
+    began = time.monotonic()
+    mouse.move(*at(FIRST_COLUMN, ROW))
+    mouse.down()
+    mouse.move(*at(LAST_COLUMN, ROW), steps=12)
+    mouse.up()
+    _settled(explorer, "w.perturbed", "the stroke to reach the kernel")
+    print(f"\nstroke to idle: {time.monotonic() - began:.2f} s")
+
+    # Where the perturbation is non-zero: [first row, first column], [last row, last
+    # column], and whether the whole line under the brush is covered.
+    low, high, line = explorer.notebook.python_value(
+        f"(lambda m: [m.nonzero().min(0).values.tolist(), m.nonzero().max(0).values.tolist(), "
+        f"bool(m[{ROW}, {FIRST_COLUMN}:{LAST_COLUMN + 1}].all())])"
+        "(w.perturbation.abs().sum(1)[0] > 0)")
+    radius = 3  # the brush's default size is 3 input pixels; one more for the soft edge
+    assert line, "the pixels under the stroke must all be perturbed"
+    assert ROW - radius <= low[0] and high[0] <= ROW + radius, (low, high)
+    assert FIRST_COLUMN - radius <= low[1] and high[1] <= LAST_COLUMN + radius, (low, high)
+    similarity = explorer.notebook.python_value("w.similarity")
+    assert set(similarity) == {"saliency", "deconvnet", "guided_backprop"}
+    expect(explorer.hook("compare-row")).to_contain_text("SSIM vs clean")
+    expect(explorer.hook("compare-clean-row")).to_be_visible()
+    explorer.assert_stayed_local()
+
+
+def test_the_attack_button_changes_prediction_and_maps(explorer: ExplorerPage) -> None:
+    before = explorer.current_map()
+    clean_top = explorer.notebook.python_value("_clean[1]")
+    explorer.hook("attack-method").select_option("pgd")
+    expect(explorer.hook("epsilon-slider")).to_have_value("8")
+    explorer.hook("attack-button").click()
+    report = _settled(explorer, 'w.attack_report.get("after") is not None and w.attack_report',
+                      "the attack to finish")
+    assert report["method"] == "pgd" and report["before"] == clean_top
+    top = explorer.notebook.python_value('w.targets["output"][0][0]')
+    assert top == report["after"] != clean_top, "the prediction must change"
+    explorer.wait_for_new_map(before, "the map to change after the attack")
+    expect(explorer.hook("attack-result")).to_contain_text("PGD:")
+    explorer.assert_stayed_local()
+
+
+def test_the_reset_button_brings_back_the_clean_state(explorer: ExplorerPage) -> None:
+    before = explorer.current_map()
+    explorer.hook("reset-button").click()
+    _settled(explorer, "not w.perturbed", "the reset to reach the kernel")
+    input_hash, top, target, perturbed, largest, undo_depth = _clean_state(explorer)
+    clean_hash, clean_top = explorer.notebook.python_value("_clean")
+    assert (input_hash, top, target) == (clean_hash, clean_top, clean_top)
+    assert (perturbed, largest, undo_depth) == (False, 0.0, 0)
+    assert explorer.notebook.python_value("w.similarity") == {}
+    explorer.wait_for_new_map(before, "the map to go back to the clean one")
+    expect(explorer.hook("compare-clean-row")).to_be_hidden()
+    explorer.assert_stayed_local()
