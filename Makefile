@@ -11,7 +11,7 @@ LAB_STAMP := $(VENV)/.lab-installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup lab test test-fast test-js lint typecheck bundle benchmark benchmark-widget clean
+.PHONY: setup lab test test-fast test-js lint typecheck bundle benchmark benchmark-widget site clean
 
 setup: $(DEV_STAMP) $(CHROMIUM)
 
@@ -62,6 +62,18 @@ benchmark: $(DEV_STAMP)
 
 benchmark-widget: $(DEV_STAMP) $(CHROMIUM)
 	$(PY) benchmarks/widget_latency.py
+
+# Self-contained pages of the notebooks, to open from disk with no network and no kernel.
+# The widget manager, its loader and its icon font are copied from node_modules by `npm run vendor`
+# (part of `npm run build`); this rule brings them into a checkout built before they were needed.
+VENDOR := backprop_lens/static/libembed-amd.js
+
+$(VENDOR): $(NODE_STAMP)
+	npm run vendor
+
+site: $(DEV_STAMP) $(VENDOR)
+	$(VENV)/bin/backprop-lens publish notebooks/quickstart.ipynb --out site/quickstart.html
+	$(VENV)/bin/backprop-lens publish notebooks/paper.ipynb --out site/paper.html
 
 clean:
 	rm -rf $(VENV) node_modules backprop_lens/static .pytest_cache .mypy_cache .ruff_cache

@@ -5,7 +5,8 @@ from typing import Any
 from . import data, models
 from .engine import METHODS, NonReluActivationWarning, attribute
 
-__all__ = ["METHODS", "Explorer", "NonReluActivationWarning", "attribute", "data", "models"]
+__all__ = ["METHODS", "Explorer", "NonReluActivationWarning", "attribute", "data",
+           "export_html", "models"]
 __version__ = "0.1.0"
 
 
@@ -16,4 +17,8 @@ def __getattr__(name: str) -> Any:
         from .widget import Explorer
 
         return Explorer
+    if name == "export_html":
+        from .widget.export import export_html
+
+        return export_html
     raise AttributeError(f"module 'backprop_lens' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""``backprop-lens``: the command line. One subcommand per job; ``reproduce`` runs the paper.
+"""``backprop-lens``: the command line. One subcommand per job; ``reproduce`` runs the paper,
+``publish`` writes a notebook as one self-contained HTML page.
 
 Each subcommand is a ``register_*`` function that adds its parser and sets ``run`` to the
 function doing the work, so a new subcommand is one more function in ``SUBCOMMANDS``.
@@ -56,7 +57,49 @@ def _run_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (register_reproduce,)
+def register_publish(subparsers: Subparsers) -> None:
+    from .render import ENCODINGS
+    from .widget.export import PAGE_ENCODING, PAGE_QUALITY, WAIT_TIMEOUT_S
+
+    parser = subparsers.add_parser(
+        "publish", help="run a notebook; write it as one self-contained HTML page",
+        description="Execute NOTEBOOK in a fresh kernel and write it as one HTML page that "
+                    "opens from disk with no network and no kernel. Every Explorer in it "
+                    "precomputes its default grid (unless the notebook chose one), and the page "
+                    "scrubs that grid.")
+    parser.add_argument("notebook", metavar="NOTEBOOK", help="the .ipynb file to run")
+    parser.add_argument("--out", required=True, metavar="PAGE.html",
+                        help="the page to write (its folder is created)")
+    parser.add_argument("--encoding", choices=sorted(ENCODINGS), default=PAGE_ENCODING,
+                        help=f"how lossless maps are stored in the page (default {PAGE_ENCODING})")
+    parser.add_argument("--quality", type=int, default=PAGE_QUALITY, metavar="1-100",
+                        help=f"WebP/JPEG quality (default {PAGE_QUALITY})")
+    parser.add_argument("--timeout", type=float, default=WAIT_TIMEOUT_S, metavar="S",
+                        help=f"seconds allowed per cell and for the grids (default "
+                             f"{WAIT_TIMEOUT_S:.0f})")
+    parser.set_defaults(run=_run_publish)
+
+
+def _run_publish(args: argparse.Namespace) -> int:
+    from nbclient.exceptions import CellExecutionError
+
+    from .widget.publish import publish
+
+    start = time.perf_counter()
+    try:
+        page = publish(args.notebook, args.out, encoding=args.encoding, quality=args.quality,
+                       timeout=args.timeout)
+    except (OSError, ValueError) as error:
+        print(f"backprop-lens publish: error: {error}", file=sys.stderr)
+        return 2
+    except CellExecutionError as error:
+        print(f"backprop-lens publish: the notebook failed:\n{error}", file=sys.stderr)
+        return 1
+    print(f"wrote {page} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (register_reproduce, register_publish)
 
 
 def build_parser() -> argparse.ArgumentParser:

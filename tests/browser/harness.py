@@ -515,3 +515,34 @@ def open_notebook(
         yield NotebookPage.open(server, guarded, name)
     finally:
         server.shutdown_sessions(name)
+
+
+# Draws the <img> into a canvas and hashes its RGBA bytes (FNV-1a): a change of the pixels
+# themselves, whatever the src (object URLs differ even for equal maps).
+JS_IMAGE_PIXELS = """async (img) => {
+  if (!img.getAttribute('src')) return null;
+  try { await img.decode(); } catch (error) { return null; }
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  if (!canvas.width || !canvas.height) return null;
+  const context = canvas.getContext('2d', {willReadFrequently: true});
+  context.drawImage(img, 0, 0);
+  const bytes = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  let hash = 0x811c9dc5;
+  const colours = new Set();
+  for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193) >>> 0;
+  for (let i = 0; i < bytes.length; i += 4) {
+    colours.add(bytes.slice(i, i + 4).join(','));
+  }
+  const {width, height} = canvas;
+  return {width, height, hash: hash.toString(16), colours: colours.size};
+}"""
+
+
+@dataclass(frozen=True)
+class Pixels:
+    width: int
+    height: int
+    hash: str
+    colours: int

@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 from browser.harness import (
+    JS_IMAGE_PIXELS,
     KERNEL_TIMEOUT_S,
     GuardedPage,
     JupyterServer,
     NotebookPage,
+    Pixels,
     guarded_page,
     open_notebook,
     poll_until,
@@ -35,37 +37,6 @@ NOTEBOOK = "explorer.ipynb"
 #: The first map needs a kernel that imports torch and loads the model: be patient.
 FIRST_RENDER_TIMEOUT_S = 180.0
 WIDGET_OUTPUT = '.jp-OutputArea-output:has([data-testid="map-view"])'
-
-# Draws the <img> into a canvas and hashes its RGBA bytes (FNV-1a): a change of the pixels
-# themselves, whatever the src (object URLs differ even for equal maps).
-_JS_IMAGE_PIXELS = """async (img) => {
-  if (!img.getAttribute('src')) return null;
-  try { await img.decode(); } catch (error) { return null; }
-  const canvas = document.createElement('canvas');
-  canvas.width = img.naturalWidth;
-  canvas.height = img.naturalHeight;
-  if (!canvas.width || !canvas.height) return null;
-  const context = canvas.getContext('2d', {willReadFrequently: true});
-  context.drawImage(img, 0, 0);
-  const bytes = context.getImageData(0, 0, canvas.width, canvas.height).data;
-  let hash = 0x811c9dc5;
-  const colours = new Set();
-  for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ bytes[i], 0x01000193) >>> 0;
-  for (let i = 0; i < bytes.length; i += 4) {
-    colours.add(bytes.slice(i, i + 4).join(','));
-  }
-  const {width, height} = canvas;
-  return {width, height, hash: hash.toString(16), colours: colours.size};
-}"""
-
-
-@dataclass(frozen=True)
-class Pixels:
-    width: int
-    height: int
-    hash: str
-    colours: int
-
 
 @dataclass
 class ExplorerPage:
@@ -84,7 +55,7 @@ class ExplorerPage:
         return self.hook("method-select").locator(f'button[data-method="{method}"]')
 
     def pixels(self, test_id: str = "map-view") -> Pixels | None:
-        found = self.hook(test_id).evaluate(_JS_IMAGE_PIXELS)
+        found = self.hook(test_id).evaluate(JS_IMAGE_PIXELS)
         return None if found is None else Pixels(**found)
 
     def state(self) -> dict[str, Any]:
