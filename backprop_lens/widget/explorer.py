@@ -92,11 +92,13 @@ UNDO_DEPTH = 32
 SIMILARITY_METRIC = "SSIM"
 
 
-def _bundle(name: str) -> Path:
+def static_path(name: str) -> Path:
+    """A file the front-end build (``npm run build``) puts into the package: the bundle, and
+    what exported pages inline (the loader, the widget manager, the icon font)."""
     path = STATIC / name
     if not path.is_file():
-        raise FileNotFoundError(f"the front-end bundle {path} is missing: build it with "
-                                "`npm run build` (or `make setup`) in the project folder")
+        raise FileNotFoundError(f"{path} is missing: build the front end with `npm run build` "
+                                "(or `make setup`) in the project folder")
     return path
 
 
@@ -135,8 +137,8 @@ class Explorer(anywidget.AnyWidget):
             ``"jpeg"`` (smaller, lossy, with ``quality`` 1–100).
     """
 
-    _esm = _bundle("widget.js")
-    _css = _bundle("widget.css")
+    _esm = static_path("widget.js")
+    _css = static_path("widget.css")
 
     method = traitlets.Unicode("guided_backprop").tag(sync=True)
     target = traitlets.Int(0).tag(sync=True)

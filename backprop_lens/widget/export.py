@@ -41,7 +41,7 @@ from jupyter_core.paths import jupyter_path
 from PIL import Image
 
 from ..render import ENCODINGS, encode
-from .explorer import STATIC, Explorer
+from .explorer import Explorer, static_path
 
 STATE_MIME = "application/vnd.jupyter.widget-state+json"
 VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -283,15 +283,6 @@ def runtime_scripts(modules: Iterable[str]) -> str:
 
 def static_source(name: str) -> str:
     return static_path(name).read_text(encoding="utf-8")
-
-
-def static_path(name: str) -> Path:
-    """A file that ``npm run build`` copies into the package: the loader, the manager, the font."""
-    path = STATIC / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `npm run build` in the project folder "
-                                "(it copies the widget manager into the package)")
-    return path
 
 
 def nbextension_source(module: str) -> str:
