@@ -41,7 +41,9 @@ class ExplorerCharts:
         )
         self.movement = _figure(self.moves, "map moved vs prediction moved",
                                 "map moved (1 − SSIM)", x_label="prediction moved (TV distance)")
-        self.widget = ipywidgets.HBox([self.probabilities, self.sensitivity, self.movement])
+        # Wraps onto a second line in narrow notebooks instead of being cut off.
+        self.widget = ipywidgets.HBox([self.probabilities, self.sensitivity, self.movement],
+                                      layout=ipywidgets.Layout(flex_flow="row wrap"))
         self._top: list[int] = []
         self.probability_bars.observe(self._bar_selected, "selected")
         explorer.observe(self._show_probabilities, ["targets", "classes", "clean_targets",
