@@ -457,13 +457,17 @@ function render({ model, el }: RenderProps<LensState>) {
     onMaps();
   };
 
+  // Every change listener of this view, set here and removed when the view goes.
+  const listeners: [`change:${string}`, () => void][] = [
+    ["change:maps", onMaps],
+    ["change:generation", onGeneration],
+    ["change:input_png", showInput],
+    ["change:perturbation_png", showInput],
+    ["change:methods", buildMethodButtons],
+    ...REDRAWN_BY.map((trait): [`change:${string}`, () => void] => [`change:${trait}`, update]),
+  ];
   model.on("msg:custom", onMessage);
-  model.on("change:maps", onMaps);
-  model.on("change:generation", onGeneration);
-  model.on("change:input_png", showInput);
-  model.on("change:perturbation_png", showInput);
-  model.on("change:methods", buildMethodButtons);
-  for (const trait of REDRAWN_BY) model.on(`change:${trait}`, update);
+  for (const [event, listener] of listeners) model.on(event, listener);
   buildMethodButtons();
   showInput();
   onMaps();
@@ -482,12 +486,7 @@ function render({ model, el }: RenderProps<LensState>) {
   return () => {
     clearTimeout(noKernel);
     model.off("msg:custom", onMessage);
-    model.off("change:maps", onMaps);
-    model.off("change:generation", onGeneration);
-    model.off("change:input_png", showInput);
-    model.off("change:perturbation_png", showInput);
-    model.off("change:methods", buildMethodButtons);
-    for (const trait of REDRAWN_BY) model.off(`change:${trait}`, update);
+    for (const [event, listener] of listeners) model.off(event, listener);
     urls.clear();
   };
 }
