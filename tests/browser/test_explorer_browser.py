@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,31 +113,30 @@ class ExplorerPage:
         assert self.guarded.blocked == [], f"requests left localhost: {self.guarded.blocked}"
 
 
-def explorer_missing() -> str | None:
-    try:
-        from backprop_lens import Explorer  # noqa: F401
-    except ImportError as exc:
-        return f"backprop_lens.Explorer is not importable yet ({exc})"
-    return None
-
-
-@pytest.fixture(scope="module")
-def explorer(jupyter_server: JupyterServer, browser: Browser) -> Iterator[ExplorerPage]:
-    """One page per server kind with the Explorer notebook run and its first map shown."""
-    reason = explorer_missing()
-    if reason:
-        pytest.skip(reason)
+@contextmanager
+def opened_explorer(
+    server: JupyterServer, browser: Browser, name: str,
+) -> Iterator[ExplorerPage]:
+    """The notebook ``name`` holding ``w = Explorer(); w``, run, with its first map shown."""
     with guarded_page(browser) as guarded:
         began = time.monotonic()
         cells = ["from backprop_lens import Explorer\nw = Explorer()\nw"]
-        with open_notebook(jupyter_server, guarded, NOTEBOOK, cells) as notebook:
+        with open_notebook(server, guarded, name, cells) as notebook:
             opened = time.monotonic()
             notebook.run_all_cells()
             view = ExplorerPage(notebook)
             expect(view.hook("status")).to_have_text("idle", timeout=FIRST_RENDER_TIMEOUT_S * 1000)
-            print(f"\nexplorer ({jupyter_server.kind}): kernel idle in {opened - began:.1f} s, "
+            notebook.page.locator(WIDGET_OUTPUT).scroll_into_view_if_needed()
+            print(f"\n{name} ({server.kind}): kernel idle in {opened - began:.1f} s, "
                   f"first map idle {time.monotonic() - opened:.1f} s later")
             yield view
+
+
+@pytest.fixture(scope="module")
+def explorer(jupyter_server: JupyterServer, browser: Browser) -> Iterator[ExplorerPage]:
+    """One page per server kind, shared by this module's tests."""
+    with opened_explorer(jupyter_server, browser, NOTEBOOK) as view:
+        yield view
 
 
 @pytest.fixture(autouse=True)

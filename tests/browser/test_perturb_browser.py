@@ -14,16 +14,9 @@ import pytest
 from browser.harness import (
     KERNEL_TIMEOUT_S,
     JupyterServer,
-    guarded_page,
-    open_notebook,
     screenshot_if_failed,
 )
-from browser.test_explorer_browser import (
-    FIRST_RENDER_TIMEOUT_S,
-    WIDGET_OUTPUT,
-    ExplorerPage,
-    explorer_missing,
-)
+from browser.test_explorer_browser import ExplorerPage, opened_explorer
 from playwright.sync_api import Browser, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -35,17 +28,9 @@ ROW, FIRST_COLUMN, LAST_COLUMN = 20, 16, 40
 
 @pytest.fixture(scope="module")
 def explorer(jupyter_server: JupyterServer, browser: Browser) -> Iterator[ExplorerPage]:
-    reason = explorer_missing()
-    if reason:
-        pytest.skip(reason)
-    with guarded_page(browser) as guarded:
-        cells = ["from backprop_lens import Explorer\nw = Explorer()\nw"]
-        with open_notebook(jupyter_server, guarded, NOTEBOOK, cells) as notebook:
-            notebook.run_all_cells()
-            view = ExplorerPage(notebook)
-            expect(view.hook("status")).to_have_text("idle", timeout=FIRST_RENDER_TIMEOUT_S * 1000)
-            view.notebook.page.locator(WIDGET_OUTPUT).scroll_into_view_if_needed()
-            yield view
+    """A page of its own: these tests change the image, which the other module's must not see."""
+    with opened_explorer(jupyter_server, browser, NOTEBOOK) as view:
+        yield view
 
 
 @pytest.fixture(autouse=True)
