@@ -1,30 +1,53 @@
-"""Drawing an experiment's picture grid with matplotlib (no pyplot: no global state, any
-backend, safe in worker threads and on machines without a display)."""
+"""An experiment's picture grid and drawing it with matplotlib (no pyplot: no global state, any
+backend, safe in worker threads and on machines without a display).
+
+This module knows pictures, captions and header lines, not experiments: ``results`` builds the
+header from its claims and calls :func:`draw`, so the arrow runs one way (results → figures).
+"""
 
 from __future__ import annotations
 
-import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
+import numpy as np
 
 if TYPE_CHECKING:
-    from .results import ExperimentResult
+    from matplotlib.figure import Figure
 
 CELL_INCHES = 1.9
 HEADER_LINE_INCHES = 0.22
-WRAP = 110
+
+Cell = tuple[np.ndarray, str]  # an (H, W, 3) uint8 picture and its caption
 
 
-def draw(result: ExperimentResult) -> Figure:
+@dataclass
+class PictureGrid:
+    """Pictures in rows × columns, each with a caption: the figure of an experiment.
+
+    Like the paper's figures: one column per setting, a row of inputs, a row per method.
+    ``cells[column][row]``.
+    """
+
+    rows: list[str]
+    columns: list[str] = field(default_factory=list)
+    cells: list[list[Cell]] = field(default_factory=list)
+
+    def add_column(self, name: str, cells: Sequence[Cell]) -> None:
+        if len(cells) != len(self.rows):
+            raise ValueError(f"a column needs one cell per row ({len(self.rows)}); "
+                             f"got {len(cells)}")
+        self.columns.append(name)
+        self.cells.append(list(cells))
+
+
+def draw(grid: PictureGrid, header: Sequence[str]) -> Figure:
     """Rows × columns of pictures, row and column labels, a caption under each picture, and
-    a header naming the experiment, its setting and each claim with its verdict."""
-    grid = result.grid
-    header = [f"{result.id}: {result.title}", *textwrap.wrap(result.setting, WRAP)]
-    for claim in result.claims:
-        verdict = "holds" if claim.holds else "FAILS"
-        header.extend(textwrap.wrap(f"[{verdict}] {claim.claim}: {claim.metric} = "
-                                    f"{claim.value:.3g} ({claim.condition()})", WRAP))
+    ``header`` (already wrapped lines) as the title above them."""
+    # matplotlib loads on first drawing: importing the paper's experiments stays light.
+    from matplotlib.figure import Figure
+
     # cells[i][j] drawn at row j, column i; a single setting is drawn as one row instead.
     cells, row_names, column_names = grid.cells, grid.rows, grid.columns
     if len(grid.columns) == 1:

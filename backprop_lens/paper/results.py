@@ -3,44 +3,26 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
 from .claims import Claim
+from .figures import PictureGrid, draw
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+# PictureGrid is re-exported: experiments build one and hand it to their result.
+__all__ = ["ExperimentResult", "Metrics", "PictureGrid"]
+
 #: metrics[column][method][metric name] = the mean over the experiment's images.
 Metrics = dict[str, dict[str, dict[str, float]]]
 
-
-Cell = tuple[np.ndarray, str]  # an (H, W, 3) uint8 picture and its caption
-
-
-@dataclass
-class PictureGrid:
-    """Pictures in rows × columns, each with a caption: the figure of an experiment.
-
-    Like the paper's figures: one column per setting, a row of inputs, a row per method.
-    ``cells[column][row]``.
-    """
-
-    rows: list[str]
-    columns: list[str] = field(default_factory=list)
-    cells: list[list[Cell]] = field(default_factory=list)
-
-    def add_column(self, name: str, cells: Sequence[Cell]) -> None:
-        if len(cells) != len(self.rows):
-            raise ValueError(f"a column needs one cell per row ({len(self.rows)}); "
-                             f"got {len(cells)}")
-        self.columns.append(name)
-        self.cells.append(list(cells))
+HEADER_WRAP = 110  # characters per line of a figure's header
 
 
 @dataclass
@@ -66,9 +48,17 @@ class ExperimentResult:
 
     def figure(self) -> Figure:
         """The grid as a matplotlib figure, titled with the claims and their verdicts."""
-        from .figures import draw
+        return draw(self.grid, self.header())
 
-        return draw(self)
+    def header(self, width: int = HEADER_WRAP) -> list[str]:
+        """The figure's title lines: the experiment, its setting, and each claim with its
+        verdict and measured value, wrapped at ``width`` characters."""
+        lines = [f"{self.id}: {self.title}", *textwrap.wrap(self.setting, width)]
+        for claim in self.claims:
+            verdict = "holds" if claim.holds else "FAILS"
+            lines.extend(textwrap.wrap(f"[{verdict}] {claim.claim}: {claim.metric} = "
+                                       f"{claim.value:.3g} ({claim.condition()})", width))
+        return lines
 
     def png(self) -> bytes:
         buffer = io.BytesIO()
