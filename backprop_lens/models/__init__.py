@@ -5,7 +5,8 @@
 ``randomize`` for weight-randomisation experiments; ``as_lens_model`` for any ``nn.Module``.
 """
 
-from .imagenet import imagenet_classes, resnet18, vgg16
+from .classes import imagenet_classes
+from .imagenet import resnet18, vgg16
 from .lens_model import IMAGENET_MEAN, IMAGENET_STD, LensModel, as_lens_model
 from .paper import PAPER_MEAN, paper_cnn, paper_fcn
 from .randomize import MODES, randomize, randomized_layers

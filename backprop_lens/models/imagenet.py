@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ import torchvision
 from safetensors.torch import load_file
 from torch import nn
 
+from .classes import imagenet_classes
 from .init import LayerInit, build_uninitialized, initialize_all, paper_initializer
 from .lens_model import IMAGENET_MEAN, IMAGENET_STD, LensModel
 from .paper import PAPER_MEAN, PAPER_STD
@@ -43,16 +43,6 @@ VGG16_PAPER_INIT = paper_initializer({
     "classifier.3": LayerInit(0.1, 1.0),
     "classifier.6": LayerInit(0.1, 1.0),
 })
-
-
-@cache
-def _categories() -> tuple[str, ...]:
-    return tuple(_VGG16_WEIGHTS.meta["categories"])
-
-
-def imagenet_classes() -> list[str]:
-    """The 1000 ImageNet-1k class names, in torchvision's index order."""
-    return list(_categories())
 
 
 def cached_weight_path(url: str) -> Path:

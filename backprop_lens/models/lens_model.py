@@ -30,6 +30,7 @@ from torch import nn
 
 from ..data.images import ImageLike, as_size, fit_to_size, image_tensor
 from ..engine.model_guard import eval_mode
+from .classes import imagenet_classes
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -264,12 +265,8 @@ def as_lens_model(
         size = _first_accepted_size(model, channels)
     n_outputs = _output_width(model, channels, size)
     if classes is None:
-        if n_outputs == 1000:
-            from .imagenet import imagenet_classes
-
-            classes = imagenet_classes()
-        else:
-            classes = [str(i) for i in range(n_outputs)]
+        classes = (imagenet_classes() if n_outputs == 1000
+                   else [str(i) for i in range(n_outputs)])
     elif len(classes) != n_outputs:
         raise ValueError(f"classes must name each of the model's {n_outputs} outputs; got "
                          f"{len(classes)} names")
