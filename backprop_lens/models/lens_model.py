@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..data.images import ImageLike, as_size, fit_to_size, image_tensor
+from ..engine.activations import logits_from_output
 from ..engine.model_guard import eval_mode
 from .classes import imagenet_classes
 
@@ -244,23 +245,35 @@ def as_lens_model(
     model: LensModel | nn.Module,
     input_size: int | tuple[int, int] | None = None,
     classes: Sequence[str] | None = None,
+    channels: int | None = None,
 ) -> LensModel:
     """``model`` itself if it is a ``LensModel``; a plain ``nn.Module`` wrapped with defaults.
 
     The defaults: ImageNet normalisation (inputs in 0–1, ImageNet mean and std); the input
-    channels read from the first convolution (or, for a network that starts with a linear
-    layer, from its width); ``input_size`` as given, else inferred from a first linear
-    layer's width or the first of 224, 64, 32, 28, … that the network accepts; the classes
-    named ``"0"``, ``"1"``, … (ImageNet's names when there are 1000 outputs).
+    channels (``channels``: 3 for RGB, 1 for grey) read from the first convolution the forward
+    pass *runs* (not the first one registered), or, for a network that starts with a linear
+    layer, from its width; ``input_size`` as given, else inferred from a first linear layer's
+    width or the first of 224, 64, 32, 28, … that the network accepts; the classes named
+    ``"0"``, ``"1"``, … (ImageNet's names when there are 1000 outputs).
+
+    Raises:
+        ValueError: naming the argument to give (``channels=``, ``input_size=``) when the
+            input format cannot be inferred, or saying why a model taking neither 3 nor 1
+            channels cannot be fed pictures.
     """
     if isinstance(model, LensModel):
         return model
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module or a LensModel; got "
                         f"{type(model).__name__}")
-    channels, size = _guess_input(model)
+    if channels is not None and channels not in (1, 3):
+        raise ValueError(f"channels must be 3 (RGB) or 1 (grey); got {channels!r}")
     if input_size is not None:
-        size = as_size(input_size)
+        input_size = as_size(input_size)
+    size: tuple[int, int] | None = None
+    if channels is None:
+        channels, size = _guess_input(model, input_size)
+    size = input_size if input_size is not None else size
     if size is None:
         size = _first_accepted_size(model, channels)
     n_outputs = _output_width(model, channels, size)
@@ -275,15 +288,67 @@ def as_lens_model(
                      "a user's network with ImageNet preprocessing")
 
 
-def _guess_input(model: nn.Module) -> tuple[int, tuple[int, int] | None]:
-    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)), None)
+class _FirstLayer(Exception):
+    """Raised from a probe hook: the first convolution or linear layer the forward pass runs."""
+
+    def __init__(self, name: str, layer: nn.Module) -> None:
+        super().__init__(name)
+        self.name = name
+        self.layer = layer
+
+
+def _first_layer_run(
+    model: nn.Module, input_size: tuple[int, int] | None
+) -> tuple[str, nn.Module] | None:
+    """The first ``Conv2d`` or ``Linear`` that the forward pass runs on a zero probe.
+
+    What runs decides, not the order of registration (a stem registered after the body still
+    runs first). The forward pass is stopped at that layer, so the probe's channels need not
+    match it; probes that fail earlier are tried with other channels and sizes.
+    """
+    names = {id(m): n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)}
+    thread = threading.get_ident()  # other threads may run the same model meanwhile
+
+    def stop(module: nn.Module, inputs: Any) -> None:
+        if threading.get_ident() == thread:
+            raise _FirstLayer(names[id(module)], module)
+
+    sides = [input_size] if input_size is not None else [(s, s) for s in (224, 32)]
+    handles = [m.register_forward_pre_hook(stop) for m in model.modules() if id(m) in names]
+    try:
+        for size in sides:
+            for channels in (3, 1):
+                try:
+                    _output_width(model, channels, size)
+                except _FirstLayer as found:
+                    return found.name, found.layer
+                except (RuntimeError, ValueError, TypeError, IndexError):
+                    continue
+    finally:
+        for handle in handles:
+            handle.remove()
+    return None
+
+
+def _guess_input(
+    model: nn.Module, input_size: tuple[int, int] | None
+) -> tuple[int, tuple[int, int] | None]:
+    found = _first_layer_run(model, input_size)
+    if found is None:
+        return 3, None
+    name, first = found
     if isinstance(first, nn.Conv2d):
+        if first.in_channels not in (1, 3):
+            raise ValueError(
+                f"the first convolution the model runs ({name!r}) takes {first.in_channels} "
+                "input channels; as_lens_model makes RGB (3) or grey (1) inputs from pictures. "
+                "Wrap the module so that it takes 3 or 1 channels")
         return first.in_channels, None
-    if isinstance(first, nn.Linear):
-        for channels in (3, 1):
-            side = round((first.in_features / channels) ** 0.5)
-            if channels * side * side == first.in_features:
-                return channels, (side, side)
+    assert isinstance(first, nn.Linear)
+    for channels in (3, 1):
+        side = round((first.in_features / channels) ** 0.5)
+        if channels * side * side == first.in_features:
+            return channels, (side, side)
     return 3, None
 
 
@@ -294,7 +359,8 @@ def _first_accepted_size(model: nn.Module, channels: int) -> tuple[int, int]:
         except (RuntimeError, ValueError):
             continue
         return side, side
-    raise ValueError("could not infer the model's input size; pass input_size=")
+    raise ValueError("could not infer the model's input size; pass input_size= (and "
+                     "channels=, 3 or 1, if the input is not RGB)")
 
 
 def _output_width(model: nn.Module, channels: int, size: tuple[int, int]) -> int:
@@ -303,8 +369,4 @@ def _output_width(model: nn.Module, channels: int, size: tuple[int, int]) -> int
     x = torch.zeros((1, channels, *size), dtype=like.dtype, device=like.device)
     with torch.no_grad(), eval_mode(model):
         out = model(x)
-    if isinstance(out, tuple | list):
-        out = out[0]
-    if not isinstance(out, torch.Tensor) or out.ndim != 2:
-        raise ValueError("the model must return class scores shaped (N, n_classes)")
-    return int(out.shape[1])
+    return int(logits_from_output(out).shape[1])
