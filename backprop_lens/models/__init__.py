@@ -1,11 +1,13 @@
 """Networks to look into, each as a ``LensModel`` (module + preprocessing + classes + layers).
 
-``load(name)`` / ``available()`` for the zoo; the paper's random networks (``paper_cnn``,
+``load(name)`` / ``available()`` for the zoo (``load("efficientnet_lite0")``: a trained
+ImageNet network that works offline); the paper's random networks (``paper_cnn``,
 ``paper_fcn``, ``vgg16``); torchvision's ``vgg16`` / ``resnet18`` with a local weight file;
 ``randomize`` for weight-randomisation experiments; ``as_lens_model`` for any ``nn.Module``.
 """
 
 from .classes import imagenet_classes
+from .efficientnet import efficientnet_lite0
 from .imagenet import resnet18, vgg16
 from .lens_model import IMAGENET_MEAN, IMAGENET_STD, LensModel, as_lens_model
 from .paper import PAPER_MEAN, paper_cnn, paper_fcn
@@ -22,6 +24,7 @@ __all__ = [
     "LensModel",
     "as_lens_model",
     "available",
+    "efficientnet_lite0",
     "imagenet_classes",
     "load",
     "paper_cnn",

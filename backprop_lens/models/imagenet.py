@@ -18,18 +18,16 @@ The ImageNet class names come from torchvision's weights metadata, which ships i
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 import torchvision
-from safetensors.torch import load_file
-from torch import nn
 
 from .classes import imagenet_classes
 from .init import LayerInit, build_uninitialized, initialize_all, paper_initializer
 from .lens_model import IMAGENET_MEAN, IMAGENET_STD, LensModel
 from .paper import PAPER_MEAN, PAPER_STD
+from .state_dicts import cached_weight_path, load_weights
 
 Weights = str | os.PathLike[str]
 
@@ -43,11 +41,6 @@ VGG16_PAPER_INIT = paper_initializer({
     "classifier.3": LayerInit(0.1, 1.0),
     "classifier.6": LayerInit(0.1, 1.0),
 })
-
-
-def cached_weight_path(url: str) -> Path:
-    """Where torchvision keeps the weight file of ``url`` once downloaded."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
 
 
 def vgg16(weights: Weights = "random", seed: int = 0) -> LensModel:
@@ -65,7 +58,7 @@ def vgg16(weights: Weights = "random", seed: int = 0) -> LensModel:
                          initializer=VGG16_PAPER_INIT)
     path = _weight_file(weights, "VGG-16", _VGG16_WEIGHTS.url, "vgg16")
     module = build_uninitialized(lambda: torchvision.models.vgg16(weights=None)).eval()
-    _load_state_dict(module, path, "VGG-16")
+    load_weights(module, path, "torchvision VGG-16")
     return LensModel(module, imagenet_classes(), (224, 224), IMAGENET_MEAN, IMAGENET_STD, 1.0,
                      name="vgg16", description=f"VGG-16 with ImageNet weights from {path}",
                      initializer=VGG16_PAPER_INIT)
@@ -84,7 +77,7 @@ def resnet18(weights: Weights = "random", seed: int = 0) -> LensModel:
     else:
         path = _weight_file(weights, "ResNet-18", _RESNET18_WEIGHTS.url, "resnet18")
         module = build_uninitialized(lambda: torchvision.models.resnet18(weights=None)).eval()
-        _load_state_dict(module, path, "ResNet-18")
+        load_weights(module, path, "torchvision ResNet-18")
         description, name = f"ResNet-18 with ImageNet weights from {path}", "resnet18"
     return LensModel(module, imagenet_classes(), (224, 224), IMAGENET_MEAN, IMAGENET_STD, 1.0,
                      name=name, description=description)
@@ -112,47 +105,3 @@ def _weight_file(weights: Weights, what: str, url: str, builder: str) -> Path:
         f"and put it at {str(cached_weight_path(url))!r} to use weights='imagenet', or pass "
         f"its path: models.{builder}(weights='/path/to/{filename}')."
     )
-
-
-def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        return load_file(str(path), device="cpu")
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle errors come in many types
-        raise ValueError(f"could not read {str(path)!r} as a torch state dict "
-                         f"(weights_only=True): {error}") from None
-    if isinstance(loaded, Mapping):
-        for key in ("state_dict", "model"):
-            inner = loaded.get(key)
-            if isinstance(inner, Mapping):
-                loaded = inner
-                break
-    if not isinstance(loaded, Mapping) or not all(
-        isinstance(v, torch.Tensor) for v in loaded.values()
-    ):
-        raise ValueError(f"{str(path)!r} does not hold a state dict (a mapping of names to "
-                         "tensors)")
-    return loaded
-
-
-def _load_state_dict(module: nn.Module, path: Path, what: str) -> None:
-    state = _read_state_dict(path)
-    try:
-        result = module.load_state_dict(state, strict=False)
-    except RuntimeError as error:  # a tensor of the wrong shape
-        raise ValueError(f"{str(path)!r} does not fit torchvision's {what}: {error}") from None
-    missing, unexpected = result.missing_keys, result.unexpected_keys
-    if missing or unexpected:
-        raise ValueError(
-            f"{str(path)!r} is not a torchvision {what} state dict: missing "
-            f"{_first(missing)}, unexpected {_first(unexpected)}"
-        )
-
-
-def _first(keys: list[str], n: int = 4) -> str:
-    if not keys:
-        return "none"
-    more = f" and {len(keys) - n} more" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more
-

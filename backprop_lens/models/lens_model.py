@@ -89,6 +89,9 @@ class LensModel:
         name, description: for menus and reports.
         initializer: how ``randomize`` re-draws one layer; PyTorch's ``reset_parameters``
             when not given.
+        layer_names: the layers worth visualising, as names from ``module.named_modules()``
+            (for a deep network, e.g. its stem, each block and its head); every leaf layer
+            when not given (see ``layers``).
     """
 
     module: nn.Module
@@ -100,10 +103,18 @@ class LensModel:
     name: str = "model"
     description: str = ""
     initializer: Initializer = field(default=_reset_default, repr=False)
+    layer_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.module, nn.Module):
             raise TypeError(f"module must be a torch.nn.Module; got {type(self.module).__name__}")
+        if self.layer_names is not None:
+            self.layer_names = tuple(self.layer_names)
+            known = {name for name, _ in self.module.named_modules() if name}
+            unknown = [n for n in self.layer_names if n not in known]
+            if unknown:
+                raise ValueError(f"layer_names must name submodules of the module (from "
+                                 f"named_modules()); unknown: {unknown}")
         self.input_size = as_size(self.input_size)
         self.classes = [str(c) for c in self.classes]
         self.mean = tuple(float(m) for m in self.mean)
@@ -191,10 +202,15 @@ class LensModel:
     def layers(self) -> list[tuple[str, tuple[int, ...]]]:
         """The layers worth visualising: ``(name, output shape without batch)``, forward order.
 
-        These are the leaf modules the forward pass calls (convolutions, linear layers,
-        ReLUs, pools, normalisations…), less those that only pass values on (flatten,
-        dropout, identity). A module called twice appears once, at its first call.
+        These are the modules named by ``layer_names`` when it was given; otherwise the leaf
+        modules the forward pass calls (convolutions, linear layers, ReLUs, pools,
+        normalisations…), less those that only pass values on (flatten, dropout, identity).
+        A module called twice appears once, at its first call (the output the engine's
+        ``layer=`` reads).
         """
+        if self.layer_names is not None:
+            chosen = set(self.layer_names)
+            return [(s.name, s.output_shape) for s in self.forward_steps if s.name in chosen]
         return [(s.name, s.output_shape) for s in self.forward_steps
                 if not any(True for _ in s.module.children())
                 and not isinstance(s.module, _PASS_THROUGH)]

@@ -1,8 +1,9 @@
 """The model zoo: every network ``models.load(name)`` knows, by name.
 
-Each entry builds a :class:`LensModel`. The shapes models and the paper's random networks work
-offline out of the box; ``vgg16`` and ``resnet18`` need torchvision's ImageNet weight file on
-disk (see ``models.vgg16``) and are listed by :func:`available` only when it is there.
+Each entry builds a :class:`LensModel`. EfficientNet-Lite0 (trained on ImageNet), the shapes
+models and the paper's random networks work offline out of the box; ``vgg16`` and
+``resnet18`` need torchvision's ImageNet weight file on disk (see ``models.vgg16``) and are
+listed by :func:`available` only when it is there.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .imagenet import _RESNET18_WEIGHTS, _VGG16_WEIGHTS, cached_weight_path, resnet18, vgg16
+from .efficientnet import efficientnet_lite0
+from .imagenet import _RESNET18_WEIGHTS, _VGG16_WEIGHTS, resnet18, vgg16
 from .lens_model import LensModel
 from .paper import paper_cnn, paper_fcn
 from .shapes_nets import load_shapes_model
+from .state_dicts import cached_weight_path
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,9 @@ def _shapes(name: str) -> Callable[..., LensModel]:
 
 
 ZOO: dict[str, ZooEntry] = {
+    "efficientnet_lite0": ZooEntry(efficientnet_lite0,
+                                   "EfficientNet-Lite0, ImageNet weights (ships as a dependency)",
+                                   False),
     "shapes_cnn": ZooEntry(_shapes("shapes_cnn"),
                            "trained on data.shapes; conv-ReLU-max-pool ×3, fc", False),
     "shapes_cnn_strided": ZooEntry(_shapes("shapes_cnn_strided"),
