@@ -22,3 +22,10 @@ def __getattr__(name: str) -> Any:
 
         return export_html
     raise AttributeError(f"module 'backprop_lens' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext backprop_lens``: registers the ``%lens`` line magic (see backprop_lens.magic)."""
+    from .magic import register
+
+    register(ipython)
