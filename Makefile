@@ -5,15 +5,19 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 BUNDLE := backprop_lens/static/widget.js
+LABEXT := backprop_lens/labextension/package.json
+LABEXT_SOURCES := $(wildcard js/labextension/src/*.ts js/labextension/schema/*.json js/labextension/style/*)
+# Where JupyterLab looks for this venv's prebuilt extensions; a wheel installs ours there.
+LABEXT_LINK := $(VENV)/share/jupyter/labextensions/backprop-lens
 NODE_STAMP := node_modules/.package-lock.json
 DEV_STAMP := $(VENV)/.dev-installed
 LAB_STAMP := $(VENV)/.lab-installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup lab test test-fast test-js lint typecheck bundle benchmark benchmark-widget site clean
+.PHONY: setup lab test test-fast test-js lint typecheck bundle labextension benchmark benchmark-widget site clean
 
-setup: $(DEV_STAMP) $(CHROMIUM)
+setup: $(DEV_STAMP) $(LABEXT) $(CHROMIUM)
 
 # Browser tests use Debian's Chromium; Playwright never downloads a browser of its own.
 $(CHROMIUM):
@@ -23,7 +27,7 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 
 $(BUNDLE): $(NODE_STAMP) $(wildcard js/*.ts js/*.css)
-	npm run build
+	npm run build:widget
 
 # The bundle is built first: the wheel's build hook then finds it and needs no Node of its own.
 $(DEV_STAMP): pyproject.toml $(BUNDLE)
@@ -37,6 +41,16 @@ $(LAB_STAMP): $(DEV_STAMP)
 
 bundle: $(BUNDLE)
 
+# The lab extension is built with this venv's JupyterLab (`jupyter labextension build`), so after
+# the editable install, and linked where a wheel would put it: the launcher card is there on the
+# next start of `make lab`, as after `pip install backprop-lens`.
+$(LABEXT): $(DEV_STAMP) $(NODE_STAMP) $(LABEXT_SOURCES)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build:labextension
+	mkdir -p $(dir $(LABEXT_LINK))
+	ln -sfn "$(CURDIR)/backprop_lens/labextension" $(LABEXT_LINK)
+
+labextension: $(LABEXT)
+
 lint: $(DEV_STAMP)
 	$(PY) -m ruff check backprop_lens tests benchmarks
 	$(PY) -m mypy
@@ -44,7 +58,7 @@ lint: $(DEV_STAMP)
 typecheck: $(NODE_STAMP)
 	npx tsc --noEmit
 
-test: lint typecheck test-js $(DEV_STAMP) $(CHROMIUM)
+test: lint typecheck test-js $(DEV_STAMP) $(LABEXT) $(CHROMIUM)
 	$(PY) -m pytest -q
 
 test-fast: $(DEV_STAMP)
@@ -54,7 +68,7 @@ test-js: $(NODE_STAMP)
 	npx vitest run
 
 # JupyterLab refuses to run as root unless told; these machines run everything as root.
-lab: $(LAB_STAMP)
+lab: $(LAB_STAMP) $(LABEXT)
 	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) notebooks/quickstart.ipynb
 
 benchmark: $(DEV_STAMP)
@@ -76,4 +90,4 @@ site: $(DEV_STAMP) $(VENDOR)
 	$(VENV)/bin/backprop-lens publish notebooks/paper.ipynb --out site/paper.html
 
 clean:
-	rm -rf $(VENV) node_modules backprop_lens/static .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules backprop_lens/static backprop_lens/labextension js/labextension/lib .pytest_cache .mypy_cache .ruff_cache
