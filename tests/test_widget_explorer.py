@@ -12,7 +12,7 @@ from PIL import Image
 
 from backprop_lens import METHODS, models
 from backprop_lens.widget import OUTPUT, Explorer
-from backprop_lens.widget.explorer import map_key
+from backprop_lens.widget.keys import map_key
 
 
 def small_explorer(**kwargs: Any) -> Explorer:

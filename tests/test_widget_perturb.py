@@ -16,7 +16,7 @@ from PIL import Image
 
 from backprop_lens import METHODS, models
 from backprop_lens.widget import OUTPUT, Explorer
-from backprop_lens.widget.explorer import CLEAN, map_key
+from backprop_lens.widget.keys import CLEAN, map_key
 from backprop_lens.widget.perturb import perturbation_picture, prediction_shift
 
 #: The stroke of most tests: a 10×20 block of full coverage.

@@ -6,21 +6,40 @@ variation distance of the class probabilities)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import bqplot
 import ipywidgets
 
-if TYPE_CHECKING:
-    from .explorer import Explorer
+from .keys import OUTPUT
 
 _CHART_LAYOUT = {"width": "340px", "height": "260px"}
 
 
-class ExplorerCharts:
-    """The two charts of one Explorer, kept in step with its traits."""
+class ChartedWidget(Protocol):
+    """The traits the charts read (and, on a click, ``layer`` and ``target``, which they set):
+    the Explorer's, named here so that the charts need not import it."""
 
-    def __init__(self, explorer: Explorer) -> None:
+    layer: str
+    target: int
+    methods: list[str]
+    classes: list[str]
+    targets: dict[str, Any]
+    top_k: int
+    perturbed: bool
+    clean_targets: list[Any]
+    similarity: dict[str, float]
+    prediction_shift: float
+    sensitivity: dict[str, float]
+
+    def observe(self, handler: Callable[[Any], None], names: str | list[str]) -> None: ...
+
+
+class ExplorerCharts:
+    """The three charts of one Explorer, kept in step with its traits."""
+
+    def __init__(self, explorer: ChartedWidget) -> None:
         self.explorer = explorer
         self.probability_bars = bqplot.Bars(
             x=[], y=[], scales={"x": bqplot.OrdinalScale(), "y": bqplot.LinearScale(min=0, max=1)},
@@ -57,7 +76,7 @@ class ExplorerCharts:
 
     def _show_probabilities(self, change: Any = None) -> None:
         explorer = self.explorer
-        ranked = explorer.targets.get("output", [])[: explorer.top_k]
+        ranked = explorer.targets.get(OUTPUT, [])[: explorer.top_k]
         self._top = [int(index) for index, _ in ranked]
         rows = [[score for _, score in ranked]]
         if explorer.perturbed:
@@ -71,7 +90,7 @@ class ExplorerCharts:
 
     def _show_selection(self, change: Any = None) -> None:
         explorer = self.explorer
-        shown = explorer.layer == "output" and explorer.target in self._top
+        shown = explorer.layer == OUTPUT and explorer.target in self._top
         self.probability_bars.selected = [self._top.index(explorer.target)] if shown else None
 
     def _bar_selected(self, change: dict[str, Any]) -> None:
@@ -79,8 +98,8 @@ class ExplorerCharts:
         if selected is None or len(selected) == 0:
             return
         target = self._top[int(selected[0])]
-        if self.explorer.layer != "output":
-            self.explorer.layer = "output"
+        if self.explorer.layer != OUTPUT:
+            self.explorer.layer = OUTPUT
         self.explorer.target = target
 
     def _show_movement(self, change: Any = None) -> None:

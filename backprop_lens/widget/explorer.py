@@ -10,14 +10,15 @@ Python owns the state; the front end (``js/widget.ts``) is a view over these syn
 Maps are computed by a background worker (see ``scheduler``); new ones reach the front end as
 binary messages at once, and the ``maps`` trait is synced whole whenever the worker goes idle,
 so that saved notebooks and exported pages hold every map computed.
+
+This module holds the traits, their validation and the wiring to the worker; every other
+concern has a module of its own (see the package's docstring).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import anywidget
@@ -27,95 +28,24 @@ import torch
 import traitlets
 from torch import nn
 
-from .. import data, models
-from ..adversarial import AttackReport, pgd, pixels_to_input_units
-from ..engine import METHODS, attribute, get_method
-from ..engine.activations import layer_channel_scores
-from ..metrics import class_sensitivity, ssim
+from ..engine import METHODS, get_method
 from ..models import LensModel
-from ..render import (
-    ABS_GREY,
-    CONVENTIONS,
-    ENCODINGS,
-    RenderedMap,
-    convention_for,
-    encode,
-    render_map,
-)
+from ..render import CONVENTIONS, ENCODINGS, encode
+from .attacks import AttackRunner
 from .charts import ExplorerCharts
-from .perturb import (
-    AttackRequest,
-    apply_stroke,
-    check_attack,
-    check_stroke,
-    perturbation_picture,
-    prediction_shift,
-)
-from .scheduler import DEFAULT_CACHE_BYTES, PRECOMPUTE, VIEW, Job, MapCache, Worker
-
-STATIC = Path(__file__).resolve().parent.parent / "static"
-
-#: The ``layer`` value that stands for the model's output (its logits).
-OUTPUT = "output"
-
-DEFAULT_MODEL = "shapes_cnn"
-#: The default picture: a star and an arrow, which the shapes CNN ranks as its top two classes
-#: (p = 0.83 and 0.15), so that scrubbing the target shows which maps follow the class.
-DEFAULT_IMAGE_SEED = 47
-
-#: [publish hook] The environment variable that gives ``precompute`` its default: "1" makes every
-#: Explorer created without ``precompute`` precompute its default grid. ``backprop-lens publish``
-#: sets it in the kernel that runs the notebook, so that every Explorer of the page scrubs.
-PRECOMPUTE_ENV = "BACKPROP_LENS_PRECOMPUTE"
-
-
-def default_precompute() -> bool:
-    """``precompute``'s default (see ``PRECOMPUTE_ENV``)."""
-    return os.environ.get(PRECOMPUTE_ENV) == "1"
-
+from .compute import SIMILARITY_METRIC, compute_maps
+from .defaults import as_spec, default_image
+from .frontend import static_path
+from .grid import GridJob, PrecomputedGrid
+from .keys import OUTPUT, map_key
+from .maps import MapStore
+from .perturb import attack_arguments, check_attack
+from .perturbation import PerturbationSession
+from .rankings import Ranked, layer_choices, rank_targets
+from .scheduler import DEFAULT_CACHE_BYTES, PRECOMPUTE, VIEW, Job, Worker
 
 #: Traits the front end may set; everything else is Python's.
 FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale"})
-
-
-def map_key(layer: str, target: int, method: str) -> str:
-    return f"{layer}/{target}/{method}"
-
-
-#: The prefix of the keys of maps of the clean input, kept beside those of a perturbed one.
-CLEAN = "clean/"
-
-#: How many earlier perturbations ``undo`` can go back to.
-UNDO_DEPTH = 32
-
-#: The map similarity shown between the clean and the perturbed input (named in the UI).
-SIMILARITY_METRIC = "SSIM"
-
-
-def static_path(name: str) -> Path:
-    """A file the front-end build (``npm run build``) puts into the package: the bundle, and
-    what exported pages inline (the loader, the widget manager, the icon font)."""
-    path = STATIC / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: build the front end with `npm run build` "
-                                "(or `make setup`) in the project folder")
-    return path
-
-
-def _as_spec(model: LensModel | nn.Module | str | None) -> LensModel:
-    if model is None:
-        return models.load(DEFAULT_MODEL)
-    if isinstance(model, str):
-        return models.load(model)
-    return models.as_lens_model(model)
-
-
-def _default_image() -> Any:
-    return data.shapes.generate(1, seed=DEFAULT_IMAGE_SEED, objects=2).images[0]
-
-
-def _shape_label(shape: Sequence[int]) -> str:
-    return "×".join(str(s) for s in shape)
 
 
 class Explorer(anywidget.AnyWidget):
@@ -194,23 +124,18 @@ class Explorer(anywidget.AnyWidget):
         super().__init__(methods=list(methods), **kwargs)
         self.top_k = top_k
         self._encoding = (encoding, quality)
-        if precompute is None:  # [publish hook]
-            precompute = default_precompute()
-        self._precompute = _check_grid(precompute, methods)
-        self._grid: set[str] = set()
-        self._cache = MapCache(int(cache_mb * 2**20))
-        self._maps_lock = threading.Lock()
+        self._grid = PrecomputedGrid(precompute, methods)
+        self._maps = MapStore(self, int(cache_mb * 2**20))
         self._view_requests = 0
         self._ready = False
+        # Strokes, undo, reset and a finished attack replace the input one at a time.
         self._input_lock = threading.RLock()
-        self._cancel = threading.Event()
-        self._attack_id = 0
-        self._undo: list[tuple[torch.Tensor, np.ndarray]] = []
-        self._similarities: dict[str, float] = {}
         self._worker = Worker(self._run_job, self._on_worker_state, self._on_worker_error)
+        self._attacks = AttackRunner(self, self._worker.submit_task, self._input_lock,
+                                     self._set_input)
         self.on_msg(self._on_custom_message)
-        self._spec = _as_spec(model)
-        self._image = _default_image() if image is None else image
+        self._spec = as_spec(model)
+        self._image = default_image() if image is None else image
         self._load()
         self.charts = ExplorerCharts(self)
         self.layout_box = ipywidgets.VBox([self, self.charts.widget])
@@ -227,8 +152,7 @@ class Explorer(anywidget.AnyWidget):
 
     @model.setter
     def model(self, model: LensModel | nn.Module | str) -> None:
-        spec = _as_spec(model)
-        self._spec = spec
+        self._spec = as_spec(model)
         self._load()
 
     @property
@@ -244,7 +168,7 @@ class Explorer(anywidget.AnyWidget):
     def grid(self) -> frozenset[str]:
         """[export hook] The keys (``"layer/target/method"``) of the precomputed grid for the
         current image; empty when no ``precompute`` was asked for."""
-        return frozenset(self._grid)
+        return self._grid.keys
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every queued map is computed; False if ``timeout`` (s) ran out first."""
@@ -255,140 +179,101 @@ class Explorer(anywidget.AnyWidget):
         first map now (so the first paint needs no worker), queue the top-k maps."""
         spec = self._spec
         x = spec.preprocess(self._image)
-        probabilities, targets = self._rankings(x)
-        layers = [{"name": OUTPUT, "label": f"output · {len(spec.classes)} classes"}]
-        layers += [{"name": name, "label": f"{name} · {_shape_label(shape)}"}
-                   for name, shape in reversed(spec.layers) if name in targets]
-        grid = [] if self._precompute is None else _grid_jobs(self._precompute, targets,
-                                                               self.top_k)
-        generation = self._worker.new_generation()
-        self._cache.clear()
-        self._grid = {map_key(layer, t, method) for layer, method, targets in grid
-                      for t in targets}
-        self._x = self._clean_x = x
-        self._delta = torch.zeros_like(x)
-        self._mask = np.zeros(tuple(x.shape[-2:]), dtype=np.float64)
-        self._undo.clear()
-        self._attack_id += 1  # a running attack's result is dropped
-        self._similarities = {}
-        self._noise = torch.Generator().manual_seed(0)
-        self._clean_probabilities = probabilities
+        probabilities, targets = rank_targets(spec, x)
+        grid = self._grid.jobs(targets, self.top_k)
+        generation = self._new_generation(grid)
+        self._session = PerturbationSession(spec, x, probabilities)
+        self._attacks.drop()  # a running attack's result is dropped
         self._sensitivity: dict[str, float] = {}
         top = int(targets[OUTPUT][0][0])
-        first = self._compute(OUTPUT, self.method, [top])
+        first = compute_maps(spec, x, OUTPUT, self.method, [top], self._encoding).rendered
         # Observers run once everything is consistent (the charts read several traits).
         with self.hold_sync(), self.hold_trait_notifications():
             self._ready = False
             self.classes = list(spec.classes)
-            self.targets = targets
-            self.layers = layers
+            self._show_input(probabilities, targets, generation)
+            self.layers = layer_choices(spec, targets)
             self.model_name = spec.name
-            self.input_png = encode(spec.deprocess(x))
-            self.generation = generation
             self.sensitivity = {}
-            self.maps = {}
-            self.input_shape = [int(n) for n in x.shape[-2:]]
-            self.perturbed = False
-            self.perturbation_png = b""
-            self.perturbation_scale = 0.0
-            self.undo_depth = 0
+            self.input_shape = list(self._session.shape)
             self.clean_targets = targets[OUTPUT]
-            self.similarity = {}
-            self.prediction_shift = 0.0
             self.attacking = False
             self.layer = OUTPUT
             self.target = top
-            self.status = "computing"
             self._ready = True
-        self._publish(first, generation, notify=False)
-        for method in self._methods_current_first():
-            self._worker.submit(PRECOMPUTE, OUTPUT, method, self._top_targets(OUTPUT))
-        self._submit_grid(grid, len(next(iter(first.values())).image))
+        self._maps.publish(first, generation, notify=False, pinned=self._grid.keys)
+        self._precompute_top(OUTPUT)
+        self.note = self._grid.note(bytes_per_map=len(next(iter(first.values())).image))
+        for layer, method, indices in grid:
+            self._worker.submit(PRECOMPUTE, layer, method, indices)
 
-    def _rankings(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, list[list[float]]]]:
-        """The class probabilities of ``x``, and the ranked targets of every layer."""
-        layer_names = [name for name, _ in self._spec.layers]
-        logits, scores = layer_channel_scores(self._spec.module, x, layer_names)
-        probabilities = logits[0].softmax(dim=0)
-        targets = {OUTPUT: _ranked(probabilities)}
-        targets.update({name: _ranked(scores[name]) for name in layer_names if name in scores})
-        return probabilities, targets
+    def _new_generation(self, grid: list[GridJob]) -> int:
+        """Drop every job and map of the former input; ``grid`` is the new precomputed grid."""
+        generation = self._worker.new_generation()
+        self._maps.clear()
+        self._grid.keep(grid)
+        return generation
+
+    def _show_input(self, probabilities: torch.Tensor, targets: Ranked, generation: int) -> None:
+        """The traits of the session's input, whose class probabilities and ranked targets
+        are given, with no maps yet."""
+        self.targets = targets
+        self.input_png = encode(self._spec.deprocess(self._session.x))
+        self.generation = generation
+        self.maps = {}
+        for name, value in self._session.traits(probabilities).items():
+            setattr(self, name, value)
+        self.status = "computing"
 
     # --- perturbations -------------------------------------------------------------------
 
     @property
     def clean_input(self) -> torch.Tensor:
         """The model input of the clean image (never changed by strokes or attacks)."""
-        return self._clean_x
+        return self._session.clean
 
     @property
     def perturbation(self) -> torch.Tensor:
         """The perturbation in input units, shaped like the input: what is explained is
         ``clean_input + perturbation``."""
-        return self._delta
+        return self._session.delta
 
     @property
     def painted(self) -> np.ndarray:
         """(H, W) in [0, 1]: the painted region (the mask of a masked attack)."""
-        return self._mask
+        return self._session.mask
 
     def _set_input(self, delta: torch.Tensor, mask: np.ndarray, undoable: bool = True) -> None:
         """Explain ``clean + delta`` from now on: rank its targets again, keep the layer and
         target, drop every map of the former input, and queue the maps the view shows."""
         with self._input_lock:
-            if undoable:
-                self._undo = [*self._undo, (self._delta, self._mask)][-UNDO_DEPTH:]
-            perturbed = bool(delta.abs().max() > 0)
-            x = self._clean_x + delta if perturbed else self._clean_x
-            probabilities, targets = self._rankings(x)
-            generation = self._worker.new_generation()
-            self._cache.clear()
-            self._grid = set()
-            self._x, self._delta, self._mask = x, delta, mask
-            self._similarities = {}
-            picture, largest = perturbation_picture(self._spec, delta)
+            x = self._session.input_for(delta)
+            probabilities, targets = rank_targets(self._spec, x)
+            generation = self._new_generation([])  # a perturbed input has no grid
+            self._session.apply(x, delta, mask, undoable)
             with self.hold_sync():
                 self._ready = False
-                self.targets = targets
-                self.input_png = encode(self._spec.deprocess(x))
-                self.perturbation_png = encode(picture) if perturbed else b""
-                self.perturbation_scale = largest
-                self.perturbed = perturbed
-                self.undo_depth = len(self._undo)
-                self.generation = generation
-                self.maps = {}
-                self.similarity = {}
-                self.prediction_shift = prediction_shift(self._clean_probabilities,
-                                                         probabilities)
-                self.status = "computing"
+                self._show_input(probabilities, targets, generation)
                 self._ready = True
             self._request_view()
-            for method in self._methods_current_first():
-                self._worker.submit(PRECOMPUTE, OUTPUT, method, self._top_targets(OUTPUT))
+            self._precompute_top(OUTPUT)
 
     def _stroke(self, content: Mapping[str, Any], buffers: Sequence[Any]) -> None:
-        shape = (int(self._clean_x.shape[-2]), int(self._clean_x.shape[-1]))
-        stroke = check_stroke(content, buffers, shape)
+        delta, mask = self._session.stroke(content, buffers)
         if self.attacking:
             raise ValueError("an attack is running: wait for it, or cancel it, before painting")
-        delta, mask = apply_stroke(self._spec, self._clean_x, self._delta, self._mask, stroke,
-                                   self._noise)
         self._set_input(delta, mask)
 
     def undo(self) -> None:
         """Go back to the perturbation before the last stroke or attack."""
         if self.attacking:
             raise ValueError("an attack is running: wait for it, or cancel it, before undoing")
-        if not self._undo:
-            raise ValueError("nothing to undo")
-        delta, mask = self._undo[-1]
-        self._undo = self._undo[:-1]
-        self._set_input(delta, mask, undoable=False)
+        self._set_input(*self._session.previous(), undoable=False)
 
     def reset(self) -> None:
         """Back to the clean image: no perturbation, no undo history, a running attack
         cancelled."""
-        self._cancel.set()
+        self._attacks.cancel()
         with self._input_lock:
             self._load()
 
@@ -399,76 +284,21 @@ class Explorer(anywidget.AnyWidget):
         inside the painted region. Runs in the background (``wait()``; ``cancel()``)."""
         request = check_attack({"method": method, "eps": eps, "steps": steps,
                                 "target": target, "masked": masked},
-                               len(self.classes), bool(self._mask.any()))
-        if self.attacking:
-            raise ValueError("an attack is running already")
-        self._cancel.clear()
-        self._attack_id += 1
-        attack_id = self._attack_id
-        self.attacking = True
-        self.status = "computing"
-        self.progress = 0.0
-        self._worker.submit_task(lambda: self._attack(request, attack_id))
+                               len(self.classes), bool(self._session.mask.any()))
+        self._attacks.start(self._session, request)
 
     def cancel(self) -> None:
         """Stop a running attack; the input stays as it was before it."""
-        self._cancel.set()
+        self._attacks.cancel()
 
-    def _attack(self, request: AttackRequest, attack_id: int) -> None:
-        def dropped() -> bool:
-            return self._cancel.is_set() or attack_id != self._attack_id
-
-        try:
-            spec, clean = self._spec, self._clean_x
-            eps = pixels_to_input_units(spec, request.eps).to(clean.dtype)
-            step = eps if request.method == "fgsm" else eps * 2.5 / request.steps
-            mask = torch.from_numpy(self._mask) if request.masked else None
-            label = request.method.upper()
-
-            def on_step(done: int, steps: int) -> bool:
-                self.progress = done / steps
-                self.note = f"{label} step {done} of {steps}"
-                return dropped()
-
-            x_adv, report = pgd(spec, clean, eps, step, request.steps, target=request.target,
-                                mask=mask, on_step=on_step)
-            self.note = ""
-            with self._input_lock:
-                if dropped():
-                    self.attack_report = {"method": request.method, "cancelled": True}
-                    return
-                self._apply_attack(request, report, (x_adv - clean).detach())
-        finally:
-            if attack_id == self._attack_id:
-                self.attacking = False
-
-    def _apply_attack(self, request: AttackRequest, report: AttackReport,
-                      delta: torch.Tensor) -> None:
-        self.attack_report = {
-            "method": request.method, "eps": request.eps, "steps": report.steps,
-            "target": request.target, "masked": request.masked, "cancelled": False,
-            "before": report.before[0], "after": report.after[0],
-            "confidence_before": report.confidence_before[0],
-            "confidence_after": report.confidence_after[0],
-            "success": report.success[0],
-        }
-        self._set_input(delta, self._mask)
-
-    def _submit_grid(self, jobs: list[GridJob], bytes_per_map: int) -> None:
-        """Queue the precomputed grid (if any), after telling how large it will be."""
-        if not jobs:
-            self.note = ""
-            return
-        self.note = (f"precomputing a grid of {len(self._grid)} maps, about "
-                     f"{len(self._grid) * bytes_per_map / 2**20:.1f} MB")
-        for layer, method, targets in jobs:
-            self._worker.submit(PRECOMPUTE, layer, method, targets)
+    def _precompute_top(self, layer: str) -> None:
+        """Queue every method's maps of the layer's top-k targets, the current method first."""
+        top = tuple(int(index) for index, _ in self.targets[layer][: self.top_k])
+        for method in self._methods_current_first():
+            self._worker.submit(PRECOMPUTE, layer, method, top)
 
     def _methods_current_first(self) -> list[str]:
         return [self.method, *(m for m in self.methods if m != self.method)]
-
-    def _top_targets(self, layer: str) -> tuple[int, ...]:
-        return tuple(int(index) for index, _ in self.targets[layer][: self.top_k])
 
     # --- validation: the front end and Python alike --------------------------------------
 
@@ -512,8 +342,7 @@ class Explorer(anywidget.AnyWidget):
     def _on_custom_message(self, widget: Any, content: Any, buffers: list[Any]) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "sync":
-            with self._maps_lock:
-                self.send_state("maps")
+            self._maps.sync()
             self.send({"type": "synced"})  # tells the view that a kernel is there
             return
         try:
@@ -526,9 +355,7 @@ class Explorer(anywidget.AnyWidget):
             elif kind == "cancel":
                 self.cancel()
             elif kind == "attack":
-                self.attack(**{key: content.get(key, default) for key, default in (
-                    ("method", None), ("eps", None), ("steps", 1), ("target", None),
-                    ("masked", False))})
+                self.attack(**attack_arguments(content))
             else:
                 self.status = f"error: unknown message from the front end: {str(content)[:80]}"
         except (ValueError, TypeError) as exc:
@@ -543,8 +370,7 @@ class Explorer(anywidget.AnyWidget):
             return
         self.target = self.targets[self.layer][0][0]
         if self.layer != OUTPUT:
-            for method in self._methods_current_first():
-                self._worker.submit(PRECOMPUTE, self.layer, method, self._top_targets(self.layer))
+            self._precompute_top(self.layer)
         self._request_view()
 
     @traitlets.observe("method", "target")
@@ -558,84 +384,41 @@ class Explorer(anywidget.AnyWidget):
         """Queue, ahead of everything else, the maps the view shows now: the chosen method
         first, then the other methods of the compare row."""
         self._view_requests += 1
-        keys = [(m, map_key(self.layer, self.target, m)) for m in self._methods_current_first()]
-        missing = [m for m, key in keys if key not in self._cache
-                   or (self.perturbed and CLEAN + key not in self._cache)]
+        missing = [m for m in self._methods_current_first()
+                   if not self._maps.has(map_key(self.layer, self.target, m), self.perturbed)]
         if self.status.startswith("error") or missing:
             self.status = "computing" if missing else "idle"
         for method in missing:
             self._worker.submit(VIEW, self.layer, method, (self.target,), self._view_requests)
 
+    def _show_similarity(self) -> None:
+        """``similarity``: each method's clean vs perturbed map at the current layer/target."""
+        self.similarity = self._session.similarity_at(self.layer, self.target, self.methods)
+
     # --- the worker's side ---------------------------------------------------------------
 
-    def _compute(self, layer: str, method: str, targets: Sequence[int],
-                 x: torch.Tensor | None = None, prefix: str = "",
-                 raw: dict[int, torch.Tensor] | None = None) -> dict[str, RenderedMap]:
-        """Rendered maps of ``x`` (the current input when None) under ``prefix + key``;
-        ``raw`` receives the maps themselves by target."""
-        maps = attribute(self._spec, self._x if x is None else x, method, list(targets),
-                         layer=None if layer == OUTPUT else layer)
-        if layer == OUTPUT and len(targets) > 1 and not prefix:
-            self._sensitivity[method] = class_sensitivity(maps)
-        if raw is not None:
-            raw.update(zip(targets, maps, strict=True))
-        encoding, quality = self._encoding
-        return {prefix + map_key(layer, t, method): render_map(m, method, None, encoding, quality)
-                for t, m in zip(targets, maps, strict=True)}
-
     def _run_job(self, job: Job) -> None:
-        batch = job.priority == PRECOMPUTE
-        x, clean = self._x, self._clean_x
+        session = self._session
+        x, clean = session.x, session.clean
         compare = x is not clean  # a perturbed input: its maps are compared with the clean ones
-        todo = [t for t in job.targets if map_key(job.layer, t, job.method) not in self._cache
-                or (compare and CLEAN + map_key(job.layer, t, job.method) not in self._cache)]
+        todo = [t for t in job.targets
+                if not self._maps.has(map_key(job.layer, t, job.method), compare)]
         if not todo:
             return
         # A precomputed batch is redone whole: the class-sensitivity statistic needs all of it.
-        targets = job.targets if batch else todo
-        perturbed: dict[int, torch.Tensor] = {}
-        rendered = self._compute(job.layer, job.method, targets, x, raw=perturbed)
+        batch = job.priority == PRECOMPUTE
+        found = compute_maps(self._spec, x, job.layer, job.method, job.targets if batch else todo,
+                             self._encoding, clean if compare else None)
+        if not self._worker.is_current(job):
+            return
+        if found.sensitivity is not None:
+            self._sensitivity[job.method] = found.sensitivity
+        session.similarities.update(found.similarities)
+        self._maps.publish(found.rendered, job.generation, notify=True, pinned=self._grid.keys)
         if compare:
-            originals: dict[int, torch.Tensor] = {}
-            rendered.update(self._compute(job.layer, job.method, targets, clean, CLEAN,
-                                          originals))
-            absolute = convention_for(job.method) == ABS_GREY
-            similarities = {map_key(job.layer, t, job.method):
-                            ssim(originals[t], perturbed[t], absolute) for t in targets}
-        if self._worker.is_current(job):
-            if compare:
-                self._similarities.update(similarities)
-            self._publish(rendered, job.generation, notify=True)
-            if compare:
-                self._show_similarity()
-            if batch and job.layer == OUTPUT:
-                self.sensitivity = dict(self._sensitivity)
-
-    def _show_similarity(self) -> None:
-        """``similarity``: each method's clean vs perturbed map at the current layer/target."""
-        found = {method: self._similarities.get(map_key(self.layer, self.target, method))
-                 for method in self.methods}
-        self.similarity = {m: value for m, value in found.items() if value is not None}
-
-    def _publish(self, rendered: dict[str, RenderedMap], generation: int, notify: bool) -> None:
-        """Cache new maps, mirror them in ``maps``, and (``notify``) send them at once."""
-        with self._maps_lock:
-            evicted: list[str] = []
-            for key, entry in rendered.items():
-                evicted += self._cache.put(key, entry, pinned=key in self._grid)
-                self.maps[key] = {"image": entry.image, "mime": entry.mime,
-                                  "scale": entry.scale, "convention": entry.convention}
-            for key in evicted:
-                self.maps.pop(key, None)
-            if not notify:
-                self.send_state("maps")
-                return
-            kept = [key for key in rendered if key not in evicted]
-            added = [{"key": key, "mime": rendered[key].mime, "scale": rendered[key].scale,
-                      "convention": rendered[key].convention} for key in kept]
-            buffers = [rendered[key].image for key in kept]
-        self.send({"type": "maps", "generation": generation, "add": added, "remove": evicted},
-                  buffers=buffers)
+            self._show_similarity()
+        if batch and job.layer == OUTPUT:
+            self.sensitivity = dict(self._sensitivity)
 
     def _on_worker_state(self, busy: bool, done: int, total: int) -> None:
         self.progress = done / total if total else 1.0
@@ -643,76 +426,9 @@ class Explorer(anywidget.AnyWidget):
             if not self.status.startswith("error"):
                 self.status = "computing"
             return
-        with self._maps_lock:
-            self.send_state("maps")  # the whole set, for saved notebooks and late front ends
+        self._maps.sync()  # the whole set, for saved notebooks and late front ends
         if not self.status.startswith("error"):
             self.status = "idle"
 
     def _on_worker_error(self, exc: BaseException) -> None:
         self.status = f"error: {type(exc).__name__}: {exc}"
-
-
-GRID_KEYS = frozenset({"methods", "layers", "targets"})
-
-#: One batch of a precomputed grid: (layer, method, targets).
-GridJob = tuple[str, str, tuple[int, ...]]
-
-
-def _check_grid(
-    precompute: bool | Mapping[str, Any] | None, methods: Sequence[str]
-) -> dict[str, Any] | None:
-    """``precompute`` as a full grid spec (see ``Explorer``), or None; bad specs named."""
-    if precompute is None or precompute is False:
-        return None
-    grid: dict[str, Any] = {"methods": list(methods), "layers": [OUTPUT], "targets": None}
-    if precompute is True:
-        return grid
-    if not isinstance(precompute, Mapping):
-        raise TypeError(f"precompute must be True, None or a dict with keys {sorted(GRID_KEYS)}; "
-                        f"got {type(precompute).__name__}")
-    unknown = sorted(set(precompute) - GRID_KEYS)
-    if unknown:
-        raise ValueError(f"precompute has unknown keys {unknown}; expected {sorted(GRID_KEYS)}")
-    grid.update(precompute)
-    bad = [m for m in grid["methods"] if m not in methods]
-    if bad:
-        raise ValueError(f"precompute methods must be among {list(methods)}; got {bad}")
-    layers, targets = grid["layers"], grid["targets"]
-    if layers != "all" and (isinstance(layers, str) or not isinstance(layers, Sequence)):
-        raise TypeError(f'precompute layers must be a list of names or "all"; got {layers!r}')
-    if targets is not None and not isinstance(targets, int) and not (
-        isinstance(targets, Sequence) and all(isinstance(t, int) for t in targets)
-    ):
-        raise TypeError(f"precompute targets must be an int k or a list of ints; got {targets!r}")
-    return grid
-
-
-def _grid_jobs(
-    grid: Mapping[str, Any], ranked: Mapping[str, list[list[float]]], top_k: int
-) -> list[GridJob]:
-    """(layer, method, targets) batches covering ``grid`` for the current image."""
-    layers = list(ranked) if grid["layers"] == "all" else list(grid["layers"])
-    unknown = [name for name in layers if name not in ranked]
-    if unknown:
-        raise ValueError(f"precompute layers {unknown} are not layers of this model; "
-                         f"choose among {list(ranked)}")
-    jobs = []
-    for layer in layers:
-        wanted = grid["targets"]
-        if wanted is None or isinstance(wanted, int):
-            k = top_k if wanted is None else wanted
-            targets = tuple(int(index) for index, _ in ranked[layer][:k])
-        else:
-            count = len(ranked[layer])
-            targets = tuple(t for t in wanted if 0 <= t < count)
-        jobs += [(layer, method, targets) for method in grid["methods"] if targets]
-    return jobs
-
-
-def _ranked(scores: torch.Tensor) -> list[list[float]]:
-    """``[[index, score], …]``, best first; indices as ints for the front end. Scores keep 4
-    significant digits: enough to show and to rank by, and a third of the synced bytes (a
-    VGG-16 has thousands of channels, every one of them in every saved page)."""
-    values, order = scores.detach().double().sort(descending=True)
-    return [[int(i), float(f"{v:.4g}")]
-            for i, v in zip(order.tolist(), values.tolist(), strict=True)]

@@ -41,7 +41,8 @@ from jupyter_core.paths import jupyter_path
 from PIL import Image
 
 from ..render import ENCODINGS, encode
-from .explorer import Explorer, static_path
+from .explorer import Explorer
+from .frontend import static_path
 
 STATE_MIME = "application/vnd.jupyter.widget-state+json"
 VIEW_MIME = "application/vnd.jupyter.widget-view+json"

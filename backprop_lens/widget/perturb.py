@@ -111,6 +111,13 @@ def check_attack(content: Mapping[str, Any], n_classes: int, painted: bool) -> A
     return AttackRequest(str(method), eps, steps, target, masked)
 
 
+def attack_arguments(content: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``Explorer.attack`` that an attack message gives (checked
+    there); a message without ``steps`` means one step (FGSM messages carry none)."""
+    defaults = {"method": None, "eps": None, "steps": 1, "target": None, "masked": False}
+    return {key: content.get(key, default) for key, default in defaults.items()}
+
+
 def pixel_units(spec: LensModel, like: torch.Tensor) -> torch.Tensor:
     """One 0–255 pixel step in ``spec``'s input units, per channel (1, C, 1, 1)."""
     std = torch.tensor(spec.std, dtype=like.dtype, device=like.device).view(1, -1, 1, 1)

@@ -23,7 +23,6 @@ from typing import Any
 
 from ipywidgets import Widget, widget_serialization
 
-from .explorer import PRECOMPUTE_ENV
 from .export import (
     PAGE_ENCODING,
     PAGE_QUALITY,
@@ -39,6 +38,7 @@ from .export import (
     writable_path,
     write_page,
 )
+from .grid import PRECOMPUTE_ENV
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "published.html.j2"
 

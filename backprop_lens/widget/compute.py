@@ -1,0 +1,62 @@
+"""What the worker computes for one job: the maps of the input explained at one layer, for one
+method and some targets, rendered in the widget's encoding; for a perturbed input, the clean
+input's maps beside them and how similar each pair is; for several output targets, the paper's
+class sensitivity of the maps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..engine import attribute
+from ..metrics import class_sensitivity, ssim
+from ..models import LensModel
+from ..render import ABS_GREY, RenderedMap, convention_for, render_map
+from .keys import CLEAN, OUTPUT, map_key
+
+#: The map similarity shown between the clean and the perturbed input (named in the UI).
+SIMILARITY_METRIC = "SSIM"
+
+
+@dataclass(frozen=True)
+class ComputedMaps:
+    #: By map key; the clean input's under ``CLEAN + key``.
+    rendered: dict[str, RenderedMap]
+    #: Clean vs perturbed map similarity (``SIMILARITY_METRIC``) by map key; empty when clean.
+    similarities: dict[str, float]
+    #: The class sensitivity of the maps of two or more output targets, else None.
+    sensitivity: float | None
+
+
+def compute_maps(spec: LensModel, x: torch.Tensor, layer: str, method: str,
+                 targets: Sequence[int], encoding: tuple[str, int],
+                 clean: torch.Tensor | None = None) -> ComputedMaps:
+    """The maps of ``x`` (1, C, H, W) for ``targets`` of ``layer`` (``OUTPUT``: classes), and,
+    when ``clean`` is given (``x`` is perturbed), those of ``clean`` and their similarity.
+    ``encoding`` is (``"png"``/``"webp"``/``"jpeg"``, quality)."""
+    maps = _attribute(spec, x, layer, method, targets)
+    rendered = _render(maps, layer, method, targets, encoding)
+    sensitivity = class_sensitivity(maps) if layer == OUTPUT and len(targets) > 1 else None
+    similarities: dict[str, float] = {}
+    if clean is not None:
+        originals = _attribute(spec, clean, layer, method, targets)
+        rendered.update(_render(originals, layer, method, targets, encoding, CLEAN))
+        # Compared as shown: methods drawn as |map| are compared on |map|.
+        absolute = convention_for(method) == ABS_GREY
+        similarities = {map_key(layer, t, method): ssim(original, perturbed, absolute)
+                        for t, original, perturbed in zip(targets, originals, maps, strict=True)}
+    return ComputedMaps(rendered, similarities, sensitivity)
+
+
+def _attribute(spec: LensModel, x: torch.Tensor, layer: str, method: str,
+               targets: Sequence[int]) -> torch.Tensor:
+    return attribute(spec, x, method, list(targets), layer=None if layer == OUTPUT else layer)
+
+
+def _render(maps: torch.Tensor, layer: str, method: str, targets: Sequence[int],
+            encoding: tuple[str, int], prefix: str = "") -> dict[str, RenderedMap]:
+    kind, quality = encoding
+    return {prefix + map_key(layer, t, method): render_map(m, method, None, kind, quality)
+            for t, m in zip(targets, maps, strict=True)}
