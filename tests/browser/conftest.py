@@ -1,6 +1,9 @@
 """Fixtures of the browser tests: one real server per kind for the session, one Chromium, pages
 that cannot reach the network, and a screenshot of the page when a test fails.
 
+Modules whose tests share one Explorer page (their module-scoped ``explorer`` fixture) get the
+failure screenshot of that page with ``pytest.mark.usefixtures("explorer_screenshot_on_failure")``.
+
 Every test that asks for ``jupyter_server`` runs twice, against JupyterLab and Notebook 7. The
 fixture is session-scoped and parametrized, so pytest orders the tests by kind and keeps only one
 server alive at a time.
@@ -12,6 +15,7 @@ import shutil
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack
+from typing import Protocol
 
 import pytest
 from browser.harness import (
@@ -98,3 +102,19 @@ def notebook_factory(
 
         yield open_
         screenshot_if_failed(request, page)
+
+
+class SharedPage(Protocol):
+    """A page that a module's tests share (``test_explorer_browser.ExplorerPage``)."""
+
+    @property
+    def guarded(self) -> GuardedPage: ...
+
+
+@pytest.fixture
+def explorer_screenshot_on_failure(
+    request: pytest.FixtureRequest, explorer: SharedPage,
+) -> Iterator[None]:
+    """A screenshot of the module's shared ``explorer`` page when the test fails."""
+    yield
+    screenshot_if_failed(request, explorer.guarded)

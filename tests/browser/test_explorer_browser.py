@@ -27,11 +27,11 @@ from browser.harness import (
     open_notebook,
     poll_until,
     save_screenshot,
-    screenshot_if_failed,
 )
 from playwright.sync_api import Browser, Locator, expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600),
+              pytest.mark.usefixtures("explorer_screenshot_on_failure")]
 
 METHODS = ("saliency", "deconvnet", "guided_backprop")
 NOTEBOOK = "explorer.ipynb"
@@ -137,14 +137,6 @@ def explorer(jupyter_server: JupyterServer, browser: Browser) -> Iterator[Explor
     """One page per server kind, shared by this module's tests."""
     with opened_explorer(jupyter_server, browser, NOTEBOOK) as view:
         yield view
-
-
-@pytest.fixture(autouse=True)
-def _screenshot_on_failure(
-    request: pytest.FixtureRequest, explorer: ExplorerPage,
-) -> Iterator[None]:
-    yield
-    screenshot_if_failed(request, explorer.guarded)
 
 
 def test_default_explorer_shows_input_and_map(explorer: ExplorerPage) -> None:

@@ -14,12 +14,12 @@ import pytest
 from browser.harness import (
     KERNEL_TIMEOUT_S,
     JupyterServer,
-    screenshot_if_failed,
 )
 from browser.test_explorer_browser import ExplorerPage, opened_explorer
 from playwright.sync_api import Browser, expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600),
+              pytest.mark.usefixtures("explorer_screenshot_on_failure")]
 
 NOTEBOOK = "perturb.ipynb"
 #: The stroke, in input pixels of the 64×64 default picture: a horizontal line on row 20.
@@ -31,14 +31,6 @@ def explorer(jupyter_server: JupyterServer, browser: Browser) -> Iterator[Explor
     """A page of its own: these tests change the image, which the other module's must not see."""
     with opened_explorer(jupyter_server, browser, NOTEBOOK) as view:
         yield view
-
-
-@pytest.fixture(autouse=True)
-def _screenshot_on_failure(
-    request: pytest.FixtureRequest, explorer: ExplorerPage,
-) -> Iterator[None]:
-    yield
-    screenshot_if_failed(request, explorer.guarded)
 
 
 def _settled(explorer: ExplorerPage, expression: str, what: str) -> Any:
