@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +80,94 @@ FORMS: dict[str, type[TinyNet]] = {
     "Tensor.relu_": _functional(lambda x: x.relu_(), "TensorReluInplace"),
     "F.relu_": _functional(F.relu_, "FReluUnderscore"),
     "nn.ReLU made in forward": _functional(lambda x: nn.ReLU()(x), "ReluMadeInForward"),
+    # Rectifiers written another way (issue 11, item 6): the same ReLU to the rules.
+    "x.clamp(min=0)": _functional(lambda x: x.clamp(min=0), "ClampMin"),
+    "x.clamp(0)": _functional(lambda x: x.clamp(0), "ClampPositional"),
+    "torch.clamp(x, min=0.0)": _functional(lambda x: torch.clamp(x, min=0.0), "TorchClamp"),
+    "torch.clamp_min(x, 0)": _functional(lambda x: torch.clamp_min(x, 0), "TorchClampMin"),
+    "x.clamp_(min=0)": _functional(lambda x: x.clamp_(min=0), "ClampInplace"),
+    "x.clamp_min_(0)": _functional(lambda x: x.clamp_min_(0), "ClampMinInplace"),
+    "nn.Threshold(0, 0)": _functional(nn.Threshold(0, 0), "Threshold"),
+    "F.threshold(x, 0, 0, inplace=True)": _functional(
+        lambda x: F.threshold(x, 0.0, 0.0, inplace=True), "ThresholdInplace"),
+    "nn.Hardtanh(0, inf)": _functional(nn.Hardtanh(0.0, float("inf")), "HardtanhUncapped"),
+}
+
+
+class ReferenceCapped(torch.autograd.Function):
+    """A rectifier capped at ``upper`` with each method's rule written out by hand (issue 12):
+    m = 1[0<a<upper]; saliency g·m, DeconvNet relu(g), guided backprop relu(g)·m."""
+
+    @staticmethod
+    def forward(ctx: Any, a: torch.Tensor, method: str, upper: float) -> torch.Tensor:
+        ctx.save_for_backward(a)
+        ctx.method = method
+        ctx.upper = upper
+        return a.clamp(0, upper)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (a,) = ctx.saved_tensors
+        m = ((a > 0) & (a < ctx.upper)).to(g.dtype)
+        rule = {"saliency": g * m, "deconvnet": g.clamp(min=0),
+                "guided_backprop": g.clamp(min=0) * m}
+        return rule[ctx.method], None, None
+
+
+class ReferenceReLU6(nn.Module):
+    """``nn.ReLU6`` whose plain gradient is ``method``'s rule (the reference for the engine)."""
+
+    def __init__(self, method: str, upper: float = 6.0) -> None:
+        super().__init__()
+        self.method = method
+        self.upper = upper
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return ReferenceCapped.apply(x, self.method, self.upper)
+
+
+class Reference6Net(TinyNet):
+    """TinyNet with the hand-written ReLU6 rule; compared by its plain gradient."""
+
+    def __init__(self, method: str, n_classes: int = 5, size: int = 8) -> None:
+        super().__init__(n_classes, size)
+        self.method = method
+
+    def act(self, x: torch.Tensor, index: int) -> torch.Tensor:
+        return ReferenceCapped.apply(x, self.method, 6.0)
+
+
+class ReLU6ModulesNet(TinyNet):
+    def __init__(self, n_classes: int = 5, size: int = 8, inplace: bool = False) -> None:
+        super().__init__(n_classes, size)
+        self.act1 = nn.ReLU6(inplace=inplace)
+        self.act2 = nn.ReLU6(inplace=inplace)
+
+    def act(self, x: torch.Tensor, index: int) -> torch.Tensor:
+        return (self.act1, self.act2)[index](x)
+
+
+class ReusedReLU6Net(TinyNet):
+    def __init__(self, n_classes: int = 5, size: int = 8) -> None:
+        super().__init__(n_classes, size)
+        self.act6 = nn.ReLU6(inplace=True)
+
+    def act(self, x: torch.Tensor, index: int) -> torch.Tensor:
+        return self.act6(x)
+
+
+FORMS6: dict[str, type[TinyNet]] = {
+    "nn.ReLU6": ReLU6ModulesNet,
+    "nn.ReLU6(inplace=True)": type("ReLU6Inplace", (ReLU6ModulesNet,), {
+        "__init__": lambda self: ReLU6ModulesNet.__init__(self, inplace=True)}),
+    "nn.ReLU6(inplace=True) reused": ReusedReLU6Net,
+    "F.relu6": _functional(F.relu6, "FRelu6"),
+    "F.relu6(inplace=True)": _functional(lambda x: F.relu6(x, inplace=True), "FRelu6Inplace"),
+    "F.hardtanh(x, 0, 6)": _functional(lambda x: F.hardtanh(x, 0.0, 6.0), "Hardtanh06"),
+    "nn.Hardtanh(0, 6, inplace=True)": _functional(nn.Hardtanh(0.0, 6.0, True), "Hardtanh06I"),
+    "x.clamp(0, 6)": _functional(lambda x: x.clamp(0, 6), "Clamp06"),
+    "torch.clamp(x, min=0, max=6)": _functional(lambda x: torch.clamp(x, min=0, max=6), "TC06"),
+    "x.clamp_(0, 6)": _functional(lambda x: x.clamp_(0, 6), "Clamp06Inplace"),
 }
 
 

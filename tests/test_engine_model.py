@@ -140,24 +140,26 @@ class DictNet(SeparateReLUNet):
         return {"aux": super().forward(x) * 0, "logits": super().forward(x)}
 
 
-@pytest.mark.parametrize("wrapper", [TupleNet, DictNet])
-def test_tuple_and_dict_outputs_use_the_logits(wrapper: type[SeparateReLUNet]) -> None:
+@pytest.mark.parametrize(("wrapper", "output"), [(TupleNet, 0), (DictNet, None)])
+def test_tuple_and_dict_outputs_use_the_logits(
+    wrapper: type[SeparateReLUNet], output: int | None
+) -> None:
     torch.manual_seed(0)
     plain = SeparateReLUNet().eval()
     wrapped = wrapper().eval()
     wrapped.load_state_dict(plain.state_dict())
     x = torch.randn(1, 3, 8, 8)
-    assert torch.equal(attribute(wrapped, x, "guided_backprop", 2),
+    assert torch.equal(attribute(wrapped, x, "guided_backprop", 2, output=output),
                        attribute(plain, x, "guided_backprop", 2))
 
 
 def test_an_unusable_output_is_a_clear_error() -> None:
-    class SetNet(SeparateReLUNet):
-        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
-            return {"features": super().forward(x)}
+    class TextNet(SeparateReLUNet):
+        def forward(self, x: torch.Tensor) -> str:  # type: ignore[override]
+            return "no tensor here"
 
-    with pytest.raises(TypeError, match="'logits' or 'out'"):
-        attribute(SetNet().eval(), torch.randn(1, 3, 8, 8), "saliency", 0)
+    with pytest.raises(TypeError, match="expected a tensor of logits"):
+        attribute(TextNet().eval(), torch.randn(1, 3, 8, 8), "saliency", 0)
     segmenter = nn.Conv2d(3, 2, 1)
     with pytest.raises(ValueError, match=r"logits shaped \(N, n_classes\)"):
         attribute(segmenter, torch.randn(1, 3, 8, 8), "saliency", 0)

@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from .model_guard import eval_mode
+from .outputs import OutputChoice, logits_from_output
 
-
-def logits_from_output(output: object) -> torch.Tensor:
-    """The class scores inside whatever the model returns (see ``attribute``)."""
-    if isinstance(output, tuple | list) and output:
-        output = output[0]
-    elif isinstance(output, Mapping):
-        key = next((k for k in ("logits", "out") if k in output), None)
-        if key is None:
-            raise TypeError(f"the model returned a mapping with keys {list(output)}; expected "
-                            "a 'logits' or 'out' entry")
-        output = output[key]
-    elif not isinstance(output, torch.Tensor) and isinstance(
-        getattr(output, "logits", None), torch.Tensor
-    ):
-        output = output.logits  # type: ignore[attr-defined]
-    if not isinstance(output, torch.Tensor):
-        raise TypeError(f"the model returned {type(output).__name__}; expected a tensor of "
-                        "logits (N, n_classes), or a tuple/list/mapping holding one")
-    if output.ndim != 2:
-        raise ValueError(f"the model output must be logits shaped (N, n_classes); got shape "
-                         f"{tuple(output.shape)}. Use layer= to start from an inner module")
-    return output
+__all__ = ["channel_scores", "layer_channel_scores", "logits_from_output"]
 
 
 def channel_scores(activation: torch.Tensor, layer: str) -> torch.Tensor:
@@ -44,11 +24,12 @@ def channel_scores(activation: torch.Tensor, layer: str) -> torch.Tensor:
 
 
 def layer_channel_scores(
-    model: nn.Module, x: torch.Tensor, layers: Sequence[str]
+    model: nn.Module, x: torch.Tensor, layers: Sequence[str], output: OutputChoice = None
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The logits and, for each named layer, the channel scores of the first example.
 
     One forward pass, in eval mode, without gradients; the hooks are removed before returning.
+    ``output`` chooses the logits in the model's output, as ``attribute``'s ``output=``.
     Scores are read inside each hook, before an in-place op downstream can change the output.
     """
     named = dict(model.named_modules())
@@ -69,8 +50,8 @@ def layer_channel_scores(
     handles = [named[name].register_forward_hook(hook_for(name)) for name in layers]
     try:
         with torch.no_grad(), eval_mode(model):
-            output = model(x)
+            result = model(x)
     finally:
         for handle in handles:
             handle.remove()
-    return logits_from_output(output), scores
+    return logits_from_output(result, output, x.shape[0]), scores

@@ -1,20 +1,30 @@
-"""``attribute``: the one entry point of the engine."""
+"""``attribute``: the one entry point of the engine.
+
+One forward pass, run exactly as the model is written (in eval mode); then the rules are
+attached to the rectifier nodes of the graph it built (see ``graph`` and ``rules``), and one
+backward pass (vectorised over targets) gives the maps.
+"""
 
 from __future__ import annotations
 
 import difflib
-import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from typing import Any
 
 import torch
 from torch import nn
 
-from .activations import channel_scores, logits_from_output
+from .activations import channel_scores
+from .graph import Rectifier, scan
 from .methods import Method, get_method
-from .model_guard import LayerCapture, ModuleTracker, eval_mode
-from .rules import relu_rule_applied
+from .model_guard import CallRecorder, LayerCapture, eval_mode
+from .outputs import OutputChoice, logits_from_output
+from .report import NonReluActivationWarning, report_without_rule
+from .rules import rules_attached
 from .targets import Seeds, make_seeds
+
+__all__ = ["NonReluActivationWarning", "attribute", "check_input"]
 
 #: At most this many targets share one vectorised backward pass; bounds the memory of long lists.
 TARGET_CHUNK = 16
@@ -23,10 +33,6 @@ TARGET_CHUNK = 16
 #: Measured on a 2-core CPU with VGG-16: ten 64×64 maps come 1.8× faster vectorised than one by
 #: one, while at 224×224 the ten-fold gradients outgrow the caches and one by one is faster.
 VECTORISED_ELEMENTS = 2**18
-
-
-class NonReluActivationWarning(UserWarning):
-    """The model runs activations that have no DeconvNet / guided-backprop rule."""
 
 
 def attribute(
@@ -38,6 +44,7 @@ def attribute(
     seed: int | None = None,
     label: object = None,
     *,
+    output: OutputChoice = None,
     strict: bool = False,
 ) -> torch.Tensor:
     """The map of ``method`` for ``target``: the gradient-like signal at the input ``x``.
@@ -55,15 +62,24 @@ def attribute(
             the chosen channel's activation there.
         seed: the seed of ``target="random"``.
         label: the true class of each example (int or one per example), for ``target="cost"``.
-        strict: raise instead of warning when the model runs activations other than ReLU,
-            which have no DeconvNet / guided-backprop rule.
+        output: which part of the model's output holds the logits, when it returns several:
+            an index, a key or attribute name, or a function of the output. By default a
+            ``logits`` field or key wherever it sits, else the one (N, n_classes) tensor; an
+            ambiguous output is refused with a message saying how to choose.
+        strict: raise instead of warning when the model runs operations that have no
+            DeconvNet / guided-backprop rule (GELU, SiLU, sigmoid, …).
 
-    The model output used is a tensor, the first element of a tuple or list, or the
-    ``"logits"``/``"out"`` entry of a mapping (or a ``.logits`` attribute). The maps are computed
-    in eval mode; every submodule's training flag is restored afterwards.
+    The rules reach every rectifier the forward pass runs (ReLU, ReLU6, ``clamp(min=0)``,
+    ``hardtanh(0, 6)``, ``nn.Threshold(0, 0)``, …), however written and on whatever thread,
+    through the autograd graph of this one forward pass. The maps are computed in eval mode;
+    every submodule's training flag is restored afterwards. ``torch.no_grad()`` and
+    ``torch.inference_mode()`` around the call, or an ``x`` made under them, are fine.
 
     Returns:
         A detached tensor like ``x`` (or (K, C, H, W) for a sequence target).
+
+    Raises:
+        TypeError, ValueError: bad arguments, each named; see also ``graph.CheckpointError``.
     """
     module = as_module(model)
     chosen = get_method(method)
@@ -71,47 +87,54 @@ def attribute(
     check_input(x, module)
     capture = None if layer is None else LayerCapture(_find_layer(module, layer), layer)
 
-    x_in = x.detach().requires_grad_(True)
-    other_activations: dict[str, set[str]] = {}
     with ExitStack() as stack:
-        stack.enter_context(eval_mode(module))
+        stack.enter_context(torch.inference_mode(False))
         stack.enter_context(torch.enable_grad())
-        stack.enter_context(_rule_scope(module, chosen, other_activations))
-        if capture is None:
-            scores = logits_from_output(module(x_in))
-        else:
-            scores = channel_scores(capture.run(module, x_in), capture.name)
-    _report_other_activations(chosen, other_activations, strict)
-    seeds = make_seeds(scores, target, seed=seed, label=label, at_output=layer is None)
-    return _backward(seeds, x_in)
+        # A copy of an inference-mode tensor is an ordinary one, which autograd can use.
+        x_in = (x.clone() if x.is_inference() else x).detach().requires_grad_(True)
+        stack.enter_context(eval_mode(module))  # also while checkpointing recomputes
+        recorder = stack.enter_context(CallRecorder(module))
+        with _shape_errors_named(recorder, x.shape):
+            if capture is None:
+                scores = logits_from_output(module(x_in), output, x.shape[0])
+            else:
+                scores = channel_scores(capture.run(module, x_in), capture.name)
+        graph = scan(scores)
+        if chosen.relu_rule is not None:
+            _demote_thresholds_with_a_value(graph.rectifiers, graph.without_rule, recorder)
+            owners = recorder.owners(graph.without_rule)
+            in_order = sorted(graph.without_rule, key=lambda node: node._sequence_nr())
+            found = [(owners[node], graph.without_rule[node]) for node in in_order]
+            report_without_rule(module, chosen.name, found, strict)
+        seeds = make_seeds(scores, target, seed=seed, label=label, at_output=layer is None)
+        with rules_attached(chosen.relu_rule, graph.rectifiers):
+            return _backward(seeds, x_in)
 
 
 @contextmanager
-def _rule_scope(
-    module: nn.Module, method: Method, seen: dict[str, set[str]]
-) -> Iterator[None]:
-    """Apply ``method``'s ReLU rule (if any), noting where other activations run."""
-    if method.relu_rule is None:
+def _shape_errors_named(recorder: CallRecorder, shape: torch.Size) -> Iterator[None]:
+    """A forward pass that fails on a layer given an input of the wrong width raises a
+    ``ValueError`` naming the layer that ran, not the first one registered."""
+    try:
         yield
-        return
-    with ModuleTracker(module) as tracker:
-
-        def note(function: str) -> None:
-            seen.setdefault(tracker.current, set()).add(function)
-
-        with relu_rule_applied(method.relu_rule, note):
-            yield
+    except RuntimeError as error:
+        if recorder.mismatch is None:
+            raise
+        raise ValueError(f"{recorder.mismatch} (x shape {tuple(shape)})") from error
 
 
-def _report_other_activations(method: Method, seen: dict[str, set[str]], strict: bool) -> None:
-    if not seen:
-        return
-    where = "; ".join(f"{name} ({', '.join(sorted(fns))})" for name, fns in sorted(seen.items()))
-    message = (f"{method.name}: the model runs activations other than ReLU, which have no "
-               f"{method.name} rule; the plain gradient flows through them in: {where}")
-    if strict:
-        raise ValueError(message + " (strict=True)")
-    warnings.warn(message, NonReluActivationWarning, stacklevel=3)
+def _demote_thresholds_with_a_value(
+    rectifiers: list[Rectifier], without_rule: dict[Any, str], recorder: CallRecorder
+) -> None:
+    """``nn.Threshold(0, v)`` with ``v != 0`` is not a ReLU, though its graph node looks like
+    one (the node does not keep ``v``); the module that ran it says so."""
+    outputs = {node: call.module.value for call in recorder.calls
+               if isinstance(call.module, nn.Threshold) and call.module.value != 0
+               for node in call.outputs}
+    for rectifier in list(rectifiers):
+        if rectifier.node in outputs:
+            rectifiers.remove(rectifier)
+            without_rule[rectifier.node] = f"threshold (at 0, value {outputs[rectifier.node]})"
 
 
 def targets_per_pass(x: torch.Tensor) -> int:
@@ -159,6 +182,11 @@ def _check_rules_can_apply(module: nn.Module, method: Method) -> None:
 
 
 def check_input(x: object, module: nn.Module) -> None:
+    """Check ``x`` against what is known before running the model.
+
+    The input's width is checked by what runs (the first convolution or linear layer the
+    forward pass calls; see ``attribute``), not here: the first one registered may run later.
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor shaped (N, C, H, W); got {type(x).__name__}")
     if not x.dtype.is_floating_point:
@@ -169,14 +197,17 @@ def check_input(x: object, module: nn.Module) -> None:
         raise ValueError("x holds no example (N = 0)")
     if not torch.isfinite(x).all():
         raise ValueError("x contains NaN or infinite values")
-    conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
-    if conv is not None and x.shape[1] != conv.in_channels:
-        raise ValueError(f"x has {x.shape[1]} channels but the model's first convolution expects "
-                         f"{conv.in_channels} (x shape {tuple(x.shape)})")
     param = next(module.parameters(), None)
     if param is not None and (param.device != x.device or param.dtype != x.dtype):
         raise ValueError(f"x is {x.dtype} on {x.device} but the model's parameters are "
                          f"{param.dtype} on {param.device}; move one to the other")
+    made = next((name for name, t in (*module.named_parameters(), *module.named_buffers())
+                 if t.is_inference()), None)
+    if made is not None:
+        raise ValueError(
+            f"model: its tensors were made under torch.inference_mode() ({made!r} is an "
+            "inference tensor), and autograd cannot differentiate through them. Build or load "
+            "the model outside inference mode (torch.no_grad() is fine)")
 
 
 def _find_layer(module: nn.Module, layer: object) -> nn.Module:

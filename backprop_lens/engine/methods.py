@@ -42,6 +42,8 @@ def method_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-register(Method("saliency", None, "plain gradient, signed: g·1[a>0] at every ReLU"))
-register(Method("deconvnet", DECONVNET_RULE, "DeconvNet: relu(g) at every ReLU"))
-register(Method("guided_backprop", GUIDED_RULE, "guided backprop: relu(g)·1[a>0] at every ReLU"))
+# m is the forward mask of a rectifier: 1[a>0] for a ReLU, 1[0<a<6] for ReLU6.
+register(Method("saliency", None, "plain gradient, signed: g·m at every rectifier"))
+register(Method("deconvnet", DECONVNET_RULE, "DeconvNet: relu(g) at every rectifier"))
+register(Method("guided_backprop", GUIDED_RULE,
+                "guided backprop: relu(g)·m at every rectifier"))

@@ -2,17 +2,19 @@
 
 Everything here is undone on exit, also when the forward or backward pass raises: the
 training flag of every submodule, the temporary forward hook that captures a layer, and the
-global hooks that name the module running a non-ReLU activation.
+global hooks that record which module ran which part of the graph.
 
-Hooks live on the (shared) module, but act only for the thread that set them: a notebook may
-run the same model in a cell while a widget computes maps on a worker thread.
+The hook that captures a layer lives on the (shared) module, but acts only for the thread that
+set it: a notebook may run the same model in a cell while a widget computes maps on a worker
+thread.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,9 +46,11 @@ class LayerCapture:
         self.name = name
         self.output: torch.Tensor | None = None
         self._thread = threading.get_ident()
+        self._elsewhere = False  # called on another thread only
 
     def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
         if threading.get_ident() != self._thread:
+            self._elsewhere = True  # maybe an unrelated caller of the same model: not ours
             return
         if not isinstance(output, torch.Tensor):
             raise TypeError(f"layer {self.name!r} returns {type(output).__name__}, not a tensor; "
@@ -62,38 +66,119 @@ class LayerCapture:
             pass
         finally:
             handle.remove()
+        if self.output is None and self._elsewhere:
+            raise ValueError(f"layer {self.name!r} ran only on another thread, where its output "
+                             "cannot be told from another caller's; choose a layer that the "
+                             "model's forward pass runs on the calling thread")
         if self.output is None:
             raise ValueError(f"layer {self.name!r} was not called by the model's forward pass")
         return self.output
 
 
-class ModuleTracker:
-    """Knows which named submodule is running, through global hooks held only inside ``with``."""
+@dataclass(frozen=True)
+class ModuleCall:
+    """One call of a submodule: the graph nodes its inputs came from and its outputs carry."""
+
+    name: str
+    module: nn.Module
+    inputs: frozenset[Any]
+    outputs: tuple[Any, ...]
+
+
+def _grad_nodes(value: object, depth: int = 0) -> list[Any]:
+    """The ``grad_fn`` of each tensor in ``value`` (a tensor, or a tuple/list/dict of them)."""
+    if isinstance(value, torch.Tensor):
+        return [] if value.grad_fn is None else [value.grad_fn]
+    if depth < 2 and isinstance(value, tuple | list):
+        return [n for item in value for n in _grad_nodes(item, depth + 1)]
+    if depth < 2 and isinstance(value, dict):
+        return [n for item in value.values() for n in _grad_nodes(item, depth + 1)]
+    return []
+
+
+class CallRecorder:
+    """Records each call of the model's submodules, on any thread, through global hooks held
+    only inside ``with``: which module ran which graph nodes, and the first convolution or
+    linear layer that got an input of the wrong width (what runs, not the registration order).
+
+    Calls on every thread count: layers that ``forward`` runs on worker threads build the same
+    graph. Calls of the same model by an unrelated thread are recorded too, harmlessly: their
+    nodes never appear in this graph.
+    """
 
     def __init__(self, model: nn.Module) -> None:
-        self._names = {id(module): name for name, module in model.named_modules()}
-        self._stack: list[str] = []
+        self._names = {id(module): name or "<model>" for name, module in model.named_modules()}
+        self._local = threading.local()
         self._handles: list[RemovableHandle] = []
-        self._thread = threading.get_ident()
+        self.calls: list[ModuleCall] = []  # in the order the calls returned: inner ones first
+        self.first_layer: str | None = None
+        self.mismatch: str | None = None
 
-    @property
-    def current(self) -> str:
-        return self._stack[-1] if self._stack else "<model>"
+    def _stack(self) -> list[frozenset[Any]]:
+        stack: list[frozenset[Any]] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
 
     def _enter(self, module: nn.Module, inputs: Any) -> None:
-        if threading.get_ident() != self._thread:
-            return
         name = self._names.get(id(module))
-        if name is not None:
-            self._stack.append(name or "<model>")
+        if name is None:
+            return
+        self._stack().append(frozenset(_grad_nodes(inputs)))
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            self._check_width(name, module, inputs)
+
+    def _check_width(self, name: str, module: nn.Conv2d | nn.Linear, inputs: Any) -> None:
+        first = self.first_layer is None
+        self.first_layer = self.first_layer or name
+        x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+        if x is None or self.mismatch is not None:
+            return
+        if isinstance(module, nn.Conv2d) and x.ndim >= 3 and x.shape[-3] != module.in_channels:
+            what, got, want = "channels", x.shape[-3], module.in_channels
+        elif isinstance(module, nn.Linear) and x.ndim >= 1 and x.shape[-1] != module.in_features:
+            what, got, want = "features", x.shape[-1], module.in_features
+        else:
+            return
+        kind = "convolution" if isinstance(module, nn.Conv2d) else "linear layer"
+        if first:
+            self.mismatch = (f"x has {got} {what} where the first {kind} the model runs "
+                             f"({name!r}) expects {want}")
+        else:
+            self.mismatch = f"layer {name!r} expects {want} input {what} but got {got}"
 
     def _leave(self, module: nn.Module, inputs: Any, output: Any) -> None:
-        if threading.get_ident() != self._thread:
+        name = self._names.get(id(module))
+        stack = self._stack()
+        if name is None or not stack:
             return
-        if id(module) in self._names and self._stack:
-            self._stack.pop()
+        self.calls.append(ModuleCall(name, module, stack.pop(), tuple(_grad_nodes(output))))
 
-    def __enter__(self) -> ModuleTracker:
+    def owners(self, nodes: Iterable[Any]) -> dict[Any, str]:
+        """The innermost module whose call ran each node; ``"<model>"`` when none is found.
+
+        A call's nodes lie between its outputs and its inputs in the graph; inner calls
+        returned first, so the first call whose part of the graph holds a node ran it.
+        """
+        remaining = set(nodes)
+        found: dict[Any, str] = {}
+        for call in self.calls:
+            if not remaining:
+                break
+            stack = list(call.outputs)
+            seen: set[Any] = set()
+            while stack:
+                node = stack.pop()
+                if node in seen or node in call.inputs:
+                    continue
+                seen.add(node)
+                if node in remaining:
+                    found[node] = call.name
+                    remaining.discard(node)
+                stack.extend(child for child, _ in node.next_functions if child is not None)
+        return found | dict.fromkeys(remaining, "<model>")
+
+    def __enter__(self) -> CallRecorder:
         self._handles = [
             nn.modules.module.register_module_forward_pre_hook(self._enter),
             nn.modules.module.register_module_forward_hook(self._leave),

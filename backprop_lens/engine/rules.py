@@ -1,134 +1,118 @@
-"""The ReLU backward rules that tell saliency, DeconvNet and guided backprop apart.
+"""The rectifier backward rules that tell saliency, DeconvNet and guided backprop apart.
 
 The three methods share one forward pass and one backward pass; they differ only in what the
-backward pass does at each ReLU (Nie, Zhang & Patel 2018, section 3). ``g`` is the gradient
-arriving from above, ``a`` the ReLU's input:
+backward pass does at each rectifier (Nie, Zhang & Patel 2018, section 3). ``g`` is the gradient
+arriving from above, ``a`` the rectifier's input, and the forward mask is ``m = 1[0 < a]`` for a
+ReLU, ``m = 1[0 < a < c]`` for a rectifier capped at ``c`` (ReLU6: ``c = 6``):
 
-- saliency:         g * 1[a > 0]          (the plain gradient; needs no rule at all)
+- saliency:         g * m                 (the plain gradient)
 - DeconvNet:        relu(g)
-- guided backprop:  relu(g) * 1[a > 0]
+- guided backprop:  relu(g) * m
 
-A rule is applied to *every* ReLU the forward pass executes, however the model calls it
-(``nn.ReLU`` in place or not, reused modules, ``F.relu``, ``torch.relu``, ``Tensor.relu``,
-``relu_``), by a ``TorchFunctionMode`` that is active only inside :func:`relu_rule_applied`.
-The mode lives on the calling thread, not on the model, so nothing is left behind on exit.
+A rule is attached as a hook to each rectifier node of the autograd graph of one forward pass
+(found by :func:`backprop_lens.engine.graph.scan`). The hooks live on that graph only, never on
+the model, and are removed by :func:`rules_attached` on exit; the forward pass itself runs
+unchanged, which is what activation checkpointing needs when it recomputes it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
+from torch.utils.hooks import RemovableHandle
+
+from .graph import Rectifier
+
+Grads = tuple[torch.Tensor | None, ...]
 
 
 @dataclass(frozen=True)
 class ReluRule:
-    """How a ReLU passes a gradient backwards.
+    """How a rectifier passes a gradient backwards.
 
-    ``backward(grad, output)`` gets the incoming gradient and, when ``uses_output`` is true, the
-    ReLU's forward output (``a > 0`` exactly where ``output > 0``); else ``None``, and nothing is
-    kept from the forward pass.
+    ``attach(rectifier)`` hooks one rectifier node so that its backward follows the rule.
     """
 
     name: str
-    uses_output: bool
-    backward: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+    attach: Callable[[Rectifier], RemovableHandle]
 
 
-def _deconvnet_backward(grad: torch.Tensor, output: torch.Tensor | None) -> torch.Tensor:
-    return grad.clamp(min=0)
+def _forward_mask(source: torch.Tensor, upper: float | None) -> torch.Tensor:
+    """``1[0 < a < upper]``; ``source`` is the node's saved input or output (same mask)."""
+    mask = source > 0
+    return mask if upper is None else mask & (source < upper)
 
 
-def _guided_backward(grad: torch.Tensor, output: torch.Tensor | None) -> torch.Tensor:
-    assert output is not None
-    # relu(g)·1[a>0] == relu(g·1[a>0]): the native ReLU backward, then one in-place clamp of the
-    # fresh tensor it returns. Cheaper than masking by hand.
-    return torch.ops.aten.threshold_backward(grad, output, 0).clamp_(min=0)
+def _attach_guided(rectifier: Rectifier) -> RemovableHandle:
+    node = rectifier.node
+    if rectifier.strict_mask:
+        # The node's own backward gives g·m in a fresh tensor; relu(g)·m == relu(g·m), so one
+        # in-place clamp of that tensor finishes the rule (no extra allocation).
+        def guided(grad_inputs: Grads, grad_outputs: Grads) -> Grads:
+            first = grad_inputs[0]
+            return (None if first is None else first.clamp_(min=0), *grad_inputs[1:])
+
+        return node.register_hook(guided)
+
+    # clamp's own backward also passes a == 0 and a == c: build the strict mask from the input
+    # it saved. The hook holds the node; removing the handle breaks that cycle.
+    upper = rectifier.upper
+
+    def guided_from_input(grad_inputs: Grads, grad_outputs: Grads) -> Grads:
+        grad = grad_outputs[0]
+        if grad is None or grad_inputs[0] is None:
+            return grad_inputs
+        mask = _forward_mask(node._saved_self, upper)
+        return (grad.clamp(min=0) * mask, *grad_inputs[1:])
+
+    return node.register_hook(guided_from_input)
 
 
-DECONVNET_RULE = ReluRule("relu(g)", uses_output=False, backward=_deconvnet_backward)
-GUIDED_RULE = ReluRule("relu(g)*1[a>0]", uses_output=True, backward=_guided_backward)
+def _deconvnet(grad_inputs: Grads, grad_outputs: Grads) -> Grads:
+    grad = grad_outputs[0]
+    if grad is None or grad_inputs[0] is None:
+        return grad_inputs
+    return (grad.clamp(min=0), *grad_inputs[1:])
 
 
-class _RuledReLU(torch.autograd.Function):
-    """A ReLU whose forward is the usual one and whose backward follows a :class:`ReluRule`."""
-
-    @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, rule: ReluRule, inplace: bool) -> torch.Tensor:
-        if inplace:
-            ctx.mark_dirty(x)
-            out = torch.relu_(x)
-        else:
-            out = torch.relu(x)
-        ctx.rule = rule
-        # Like the native ReLU, keep the output: a later in-place change to it is then caught
-        # by autograd's version check instead of silently corrupting the mask.
-        ctx.save_for_backward(out if rule.uses_output else None)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        (output,) = ctx.saved_tensors
-        return ctx.rule.backward(grad, output), None, None
+def _attach_deconvnet(rectifier: Rectifier) -> RemovableHandle:
+    return rectifier.node.register_hook(_deconvnet)
 
 
-_RELU: frozenset[Any] = frozenset({F.relu, torch.relu, torch.Tensor.relu})
-_RELU_INPLACE: frozenset[Any] = frozenset({torch.relu_, F.relu_, torch.Tensor.relu_})
-
-#: Activations that have no DeconvNet/GBP rule: the plain gradient flows through them.
-OTHER_ACTIVATIONS: frozenset[Any] = frozenset(
-    {
-        F.gelu, F.silu, F.mish, F.elu, F.selu, F.celu, F.leaky_relu, F.rrelu, F.prelu,
-        F.hardtanh, F.relu6, F.hardswish, F.hardsigmoid, F.softplus, F.softsign, F.tanhshrink,
-        F.logsigmoid, F.glu, torch.sigmoid, torch.tanh, torch.Tensor.sigmoid, torch.Tensor.tanh,
-        F.sigmoid, F.tanh,
-    }
-)
+DECONVNET_RULE = ReluRule("relu(g)", attach=_attach_deconvnet)
+GUIDED_RULE = ReluRule("relu(g)*m", attach=_attach_guided)
 
 
-def _is_inplace(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """``F.relu(x, inplace)`` may pass ``inplace`` by position or by keyword."""
-    return bool(kwargs.get("inplace", args[1] if len(args) > 1 else False))
+def _attach_plain(rectifier: Rectifier) -> RemovableHandle | None:
+    """Saliency needs no rule, except at clamp nodes, whose own backward also passes ``a == 0``
+    (and ``a == c``): there ``g·m`` is applied, so that the map does not depend on how a ReLU
+    is written."""
+    if rectifier.strict_mask:
+        return None
+    node, upper = rectifier.node, rectifier.upper
 
+    def plain(grad_inputs: Grads, grad_outputs: Grads) -> Grads:
+        first = grad_inputs[0]
+        if first is None:
+            return grad_inputs
+        return (first * _forward_mask(node._saved_self, upper), *grad_inputs[1:])
 
-class _ReluRuleMode(TorchFunctionMode):
-    """Routes every ReLU call through :class:`_RuledReLU`; reports other activations."""
-
-    def __init__(self, rule: ReluRule, on_other_activation: Callable[[str], None]) -> None:
-        super().__init__()
-        self.rule = rule
-        self.on_other_activation = on_other_activation
-
-    def __torch_function__(
-        self,
-        func: Any,
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        kwargs = kwargs or {}
-        if func in _RELU:
-            inplace = func is F.relu and _is_inplace(args, kwargs)
-            return _RuledReLU.apply(args[0], self.rule, inplace)
-        if func in _RELU_INPLACE:
-            return _RuledReLU.apply(args[0], self.rule, True)
-        if func in OTHER_ACTIVATIONS:
-            self.on_other_activation(getattr(func, "__name__", repr(func)))
-        return func(*args, **kwargs)
+    return node.register_hook(plain)
 
 
 @contextmanager
-def relu_rule_applied(
-    rule: ReluRule, on_other_activation: Callable[[str], None]
-) -> Iterator[None]:
-    """Inside this block every ReLU executed on this thread back-propagates by ``rule``.
-
-    ``on_other_activation(function_name)`` is called for each non-ReLU activation executed.
-    """
-    with _ReluRuleMode(rule, on_other_activation):
+def rules_attached(rule: ReluRule | None, rectifiers: Sequence[Rectifier]) -> Iterator[None]:
+    """Inside this block the given rectifier nodes back-propagate by ``rule`` (None: ``g·m``,
+    the plain gradient)."""
+    attach: Callable[[Rectifier], RemovableHandle | None] = (
+        _attach_plain if rule is None else rule.attach)
+    handles: list[Any] = [h for h in map(attach, rectifiers) if h is not None]
+    try:
         yield
+    finally:
+        for handle in handles:
+            handle.remove()
