@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 from pathlib import Path
 
@@ -53,6 +54,8 @@ def test_load_gives_a_lens_model_with_imagenet_classes_and_its_preprocessing(
 def test_weights_are_the_packages_file_key_for_key(lite0: models.LensModel) -> None:
     path = efficientnet.weights_path()
     assert path.name == "efficientnet-lite0-57934424.pth"
+    # torch hub's naming: the file's SHA-256 starts with the digits in its name.
+    assert hashlib.sha256(path.read_bytes()).hexdigest().startswith("57934424")
     state = torch.load(path, map_location="cpu", weights_only=True)
     mine = lite0.module.state_dict()
     assert list(mine) == list(state) and len(mine) == 296
