@@ -97,13 +97,13 @@ def _grad_nodes(value: object, depth: int = 0) -> list[Any]:
 
 
 class CallRecorder:
-    """Records each call of the model's submodules, on any thread, through global hooks held
-    only inside ``with``: which module ran which graph nodes, and the first convolution or
-    linear layer that got an input of the wrong width (what runs, not the registration order).
+    """Records each module call, on any thread, through global hooks held only inside
+    ``with``: which module ran which graph nodes, and the first convolution or linear layer
+    that got an input of the wrong width (what runs, not the registration order).
 
-    Calls on every thread count: layers that ``forward`` runs on worker threads build the same
-    graph. Calls of the same model by an unrelated thread are recorded too, harmlessly: their
-    nodes never appear in this graph.
+    Calls on every thread count (layers that ``forward`` runs on worker threads build the same
+    graph), and so do modules that are not registered in the model (made inside ``forward``).
+    Calls by unrelated threads are recorded too, harmlessly: their nodes are not in this graph.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -120,10 +120,11 @@ class CallRecorder:
             stack = self._local.stack = []
         return stack
 
+    def _name(self, module: nn.Module) -> str:
+        return self._names.get(id(module)) or f"<unregistered {type(module).__name__}>"
+
     def _enter(self, module: nn.Module, inputs: Any) -> None:
-        name = self._names.get(id(module))
-        if name is None:
-            return
+        name = self._name(module)
         self._stack().append(frozenset(_grad_nodes(inputs)))
         if isinstance(module, nn.Conv2d | nn.Linear):
             self._check_width(name, module, inputs)
@@ -148,11 +149,10 @@ class CallRecorder:
             self.mismatch = f"layer {name!r} expects {want} input {what} but got {got}"
 
     def _leave(self, module: nn.Module, inputs: Any, output: Any) -> None:
-        name = self._names.get(id(module))
         stack = self._stack()
-        if name is None or not stack:
-            return
-        self.calls.append(ModuleCall(name, module, stack.pop(), tuple(_grad_nodes(output))))
+        if stack:
+            outputs = tuple(_grad_nodes(output))
+            self.calls.append(ModuleCall(self._name(module), module, stack.pop(), outputs))
 
     def owners(self, nodes: Iterable[Any]) -> dict[Any, str]:
         """The innermost module whose call ran each node; ``"<model>"`` when none is found.
