@@ -291,15 +291,6 @@ class Explorer(anywidget.AnyWidget):
         """Stop a running attack; the input stays as it was before it."""
         self._attacks.cancel()
 
-    def _precompute_top(self, layer: str) -> None:
-        """Queue every method's maps of the layer's top-k targets, the current method first."""
-        top = tuple(int(index) for index, _ in self.targets[layer][: self.top_k])
-        for method in self._methods_current_first():
-            self._worker.submit(PRECOMPUTE, layer, method, top)
-
-    def _methods_current_first(self) -> list[str]:
-        return [self.method, *(m for m in self.methods if m != self.method)]
-
     # --- validation: the front end and Python alike --------------------------------------
 
     @traitlets.validate("method")
@@ -390,6 +381,15 @@ class Explorer(anywidget.AnyWidget):
             self.status = "computing" if missing else "idle"
         for method in missing:
             self._worker.submit(VIEW, self.layer, method, (self.target,), self._view_requests)
+
+    def _precompute_top(self, layer: str) -> None:
+        """Queue every method's maps of the layer's top-k targets, the current method first."""
+        top = tuple(int(index) for index, _ in self.targets[layer][: self.top_k])
+        for method in self._methods_current_first():
+            self._worker.submit(PRECOMPUTE, layer, method, top)
+
+    def _methods_current_first(self) -> list[str]:
+        return [self.method, *(m for m in self.methods if m != self.method)]
 
     def _show_similarity(self) -> None:
         """``similarity``: each method's clean vs perturbed map at the current layer/target."""
