@@ -20,14 +20,13 @@ runs): otherwise every module would close a cycle through ``backprop_lens/__init
 from __future__ import annotations
 
 import ast
+import importlib.util
 import pkgutil
 import textwrap
 from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-
-import backprop_lens
 
 Graph = dict[str, set[str]]
 
@@ -140,7 +139,9 @@ def _shortest_cycle(graph: Mapping[str, set[str]], group: list[str]) -> list[str
 
 
 def package_graph() -> Graph:
-    root = Path(backprop_lens.__file__).parent
+    spec = importlib.util.find_spec("backprop_lens")  # found, not run
+    assert spec is not None and spec.origin is not None
+    root = Path(spec.origin).parent
     return import_graph(module_files(root, "backprop_lens"))
 
 
