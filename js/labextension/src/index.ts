@@ -26,7 +26,7 @@ import {
   isImagePath,
   pathFromNotebook
 } from './notebook';
-import { markRunOnOpen, takeRunMark } from './runmark';
+import { hasRunMark, markRunOnOpen, takeRunMark } from './runmark';
 
 const PLUGIN_ID = 'backprop-lens:plugin';
 
@@ -82,13 +82,22 @@ async function createExplorerNotebook(
   return path;
 }
 
-/** Run all cells of a notebook this extension just created, once its kernel is up, and save. */
-async function runIfMarked(panel: NotebookPanel): Promise<void> {
-  if (!takeRunMark(panel.context.path)) {
+/**
+ * Run all cells of a notebook this extension just created, once its kernel is up, and save.
+ * Only a panel that this page shows takes the mark: Notebook 7's tree page makes a panel too,
+ * then disposes of it and opens the notebook in a new browser tab, whose panel must run it.
+ */
+async function runIfMarked(app: JupyterFrontEnd, panel: NotebookPanel): Promise<void> {
+  const path = panel.context.path;
+  if (!hasRunMark(path)) {
     return;
   }
   await panel.context.ready;
   await panel.sessionContext.ready;
+  const shown = Array.from(app.shell.widgets('main')).includes(panel);
+  if (panel.isDisposed || !shown || !takeRunMark(path)) {
+    return;
+  }
   await NotebookActions.runAll(panel.content, panel.sessionContext);
   await panel.context.save();
 }
@@ -178,7 +187,7 @@ function activate(
 
   if (notebooks) {
     const run = (panel: NotebookPanel): void => {
-      runIfMarked(panel).catch(reportFailure);
+      runIfMarked(app, panel).catch(reportFailure);
     };
     // Notebook 7 may open the notebook before this plugin starts: look at those too.
     notebooks.forEach(run);

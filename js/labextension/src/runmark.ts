@@ -15,6 +15,11 @@ export function markRunOnOpen(path: string, storage: Storage = window.localStora
   storage.setItem(PREFIX + path, String(Date.now()));
 }
 
+/** Whether `path` has a mark (fresh or stale); the mark stays. */
+export function hasRunMark(path: string, storage: Storage = window.localStorage): boolean {
+  return storage.getItem(PREFIX + path) !== null;
+}
+
 /** Whether `path` was marked in the last `RUN_MARK_TTL_MS`; the mark is removed either way. */
 export function takeRunMark(path: string, storage: Storage = window.localStorage): boolean {
   const key = PREFIX + path;
