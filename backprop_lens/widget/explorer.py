@@ -39,7 +39,7 @@ from .frontend import static_path
 from .grid import GridJob, PrecomputedGrid
 from .keys import OUTPUT, map_key
 from .maps import MapStore
-from .perturb import attack_arguments, check_attack
+from .perturb import attack_arguments, check_attack, shown
 from .perturbation import PerturbationSession
 from .rankings import Ranked, layer_choices, rank_targets
 from .scheduler import DEFAULT_CACHE_BYTES, PRECOMPUTE, VIEW, Job, Worker
@@ -315,7 +315,8 @@ class Explorer(anywidget.AnyWidget):
             count = len(self.targets.get(self.layer, []))
             if not 0 <= value < count:
                 what = "class" if self.layer == OUTPUT else f"channel of {self.layer!r}"
-                raise traitlets.TraitError(f"target must be a {what} in [0, {count}); got {value}")
+                raise traitlets.TraitError(f"target must be a {what} in [0, {count}); "
+                                           f"got {shown(value)}")
         return int(value)
 
     def set_state(self, sync_data: dict[str, Any]) -> None:

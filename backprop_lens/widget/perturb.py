@@ -48,18 +48,30 @@ class AttackRequest:
 
 def _number(content: Mapping[str, Any], key: str, low: float, high: float) -> float:
     value = content.get(key)
+    expected = f"{key} must be a number in ({low:g}, {high:g}]; got {shown(value)}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{key} must be a number in ({low:g}, {high:g}]; got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and low < value <= high):
-        raise ValueError(f"{key} must be a number in ({low:g}, {high:g}]; got {value!r}")
-    return value
+        raise ValueError(expected)
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):  # ints beyond float's range (10**400), odd Reals
+        raise ValueError(expected) from None
+    if not (math.isfinite(number) and low < number <= high):
+        raise ValueError(expected)
+    return number
+
+
+def shown(value: Any) -> str:
+    """``value`` as an error message shows it: a huge number by its size, not its digits."""
+    if isinstance(value, int) and abs(value) >= 10**30:  # repr of 10**5000 itself raises
+        return f"an int of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _integer(content: Mapping[str, Any], key: str) -> int:
     value = content.get(key)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{key} must be an int; got {value!r}")
+        raise ValueError(f"{key} must be an int; got {shown(value)}")
     return int(value)
 
 
@@ -69,12 +81,12 @@ def check_stroke(content: Mapping[str, Any], buffers: Sequence[Any],
     of width × height uint8 brush coverage, at the model's input size ``shape`` (H, W)."""
     mode = content.get("mode")
     if mode not in STROKE_MODES:
-        raise ValueError(f"mode must be one of {list(STROKE_MODES)}; got {mode!r}")
+        raise ValueError(f"mode must be one of {list(STROKE_MODES)}; got {shown(mode)}")
     strength = _number(content, "strength", 0.0, MAX_STRENGTH)
     width, height = _integer(content, "width"), _integer(content, "height")
     if (height, width) != tuple(shape):
-        raise ValueError(f"a stroke must be {shape[1]}×{shape[0]} (the model's input size); "
-                         f"got {width}×{height}")
+        raise ValueError(f"a stroke's width×height must be {shape[1]}×{shape[0]} (the model's "
+                         f"input size); got {shown(width)}×{shown(height)}")
     if len(buffers) != 1:
         raise ValueError(f"a stroke carries one buffer of brush coverage; got {len(buffers)}")
     data = bytes(memoryview(buffers[0]).cast("B"))
@@ -91,21 +103,22 @@ def check_attack(content: Mapping[str, Any], n_classes: int, painted: bool) -> A
     """An ``{"type": "attack", "method", "eps", "steps", "target", "masked"}`` message."""
     method = content.get("method")
     if method not in ATTACK_METHODS:
-        raise ValueError(f"method must be one of {list(ATTACK_METHODS)}; got {method!r}")
+        raise ValueError(f"method must be one of {list(ATTACK_METHODS)}; got {shown(method)}")
     eps = _number(content, "eps", 0.0, MAX_EPS)
     steps = 1
     if method == "pgd":
         steps = _integer(content, "steps")
         if not 1 <= steps <= MAX_STEPS:
-            raise ValueError(f"steps must be in [1, {MAX_STEPS}]; got {steps}")
+            raise ValueError(f"steps must be in [1, {MAX_STEPS}]; got {shown(steps)}")
     target = content.get("target")
     if target is not None:
         target = _integer(content, "target")
         if not 0 <= target < n_classes:
-            raise ValueError(f"target must be null or a class in [0, {n_classes}); got {target}")
+            raise ValueError(f"target must be null or a class in [0, {n_classes}); "
+                             f"got {shown(target)}")
     masked = content.get("masked", False)
     if not isinstance(masked, bool):
-        raise ValueError(f"masked must be a bool; got {masked!r}")
+        raise ValueError(f"masked must be a bool; got {shown(masked)}")
     if masked and not painted:
         raise ValueError("masked: paint a region first (the painted region is the attack mask)")
     return AttackRequest(str(method), eps, steps, target, masked)
