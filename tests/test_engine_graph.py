@@ -234,6 +234,9 @@ WITHOUT_RULE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "erf GELU by hand": lambda x: 0.5 * x * (1 + torch.erf(x / 2**0.5)),
     "custom autograd.Function": lambda x: _Cube.apply(x),
     "F.relu on a view, in place": lambda x: (F.relu(x[:, :2], inplace=True), x)[1],
+    "x * x": lambda x: x * x,
+    "hardswish by hand": lambda x: x * F.relu6(x + 3) / 6,
+    "softsign by hand": lambda x: x / (1 + torch.relu(x) + torch.relu(-x)),
 }
 
 
@@ -278,15 +281,30 @@ def test_other_nonlinearities_are_reported_never_silent(name: str) -> None:
         attribute(net, x, "guided_backprop", 0, strict=True)
 
 
+class LayerScale(nn.Module):
+    """Products with parameters or constants are linear in x: not reported."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.gamma = nn.Parameter(torch.full((4, 1, 1), 0.5))
+        self.fc = nn.Linear(4 * 32 * 32, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.conv(x)) * self.gamma / 3 * torch.rand(1, 4, 1, 1)
+        return self.fc((x.mean(1, keepdim=True) + y).flatten(1))
+
+
 def test_plain_architectures_are_not_reported() -> None:
-    """What every method treats by its plain gradient (pools, norms, concatenation, …) is not
-    reported: the warnings are about real gaps only."""
+    """What every method treats by its plain gradient (pools, norms, concatenation, scaling,
+    …) is not reported: the warnings are about real gaps only."""
     torch.manual_seed(0)
     x = torch.randn(1, 3, 32, 32)
     with warnings.catch_warnings():
         warnings.simplefilter("error", NonReluActivationWarning)
-        for build in (torchvision.models.squeezenet1_1, torchvision.models.shufflenet_v2_x0_5):
-            attribute(build(weights=None).eval(), x, "guided_backprop", 1, strict=True)
+        for build in (torchvision.models.squeezenet1_1, torchvision.models.shufflenet_v2_x0_5,
+                      LayerScale):
+            attribute(build().eval(), x, "guided_backprop", 1, strict=True)
 
 
 def test_the_warning_is_one_short_line_once_per_model() -> None:

@@ -99,7 +99,7 @@ def attribute(
                 scores = logits_from_output(module(x_in), output, x.shape[0])
             else:
                 scores = channel_scores(capture.run(module, x_in), capture.name)
-        graph = scan(scores)
+        graph = scan(scores, x_in)
         if chosen.relu_rule is not None:
             _demote_thresholds_with_a_value(graph.rectifiers, graph.without_rule, recorder)
             owners = recorder.owners(graph.without_rule)

@@ -133,18 +133,21 @@ def _snake(camel: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", camel).lower()
 
 
-def scan(root: torch.Tensor) -> GraphScan:
+def scan(root: torch.Tensor, source: torch.Tensor | None = None) -> GraphScan:
     """Every node of ``root``'s graph, classified (see :func:`classify`).
+
+    With ``source`` (the input the maps are taken at), a product or quotient of two tensors
+    that both depend on it (``x * x``, ``x * relu6(x + 3) / 6``) is reported too: it is an
+    element-wise nonlinearity, though each factor alone is linear.
 
     Raises:
         CheckpointError: reentrant checkpointing hides part of the graph.
     """
     result = GraphScan()
     start = root.grad_fn
-    stack = [start] if start is not None else []
-    seen: set[Node] = set(stack)
-    while stack:
-        node = stack.pop()
+    order = [start] if start is not None else []  # every node, breadth first
+    seen: set[Node] = set(order)
+    for node in order:  # the list grows while it is walked
         kind = classify(node)
         if isinstance(kind, Rectifier):
             result.rectifiers.append(kind)
@@ -153,5 +156,31 @@ def scan(root: torch.Tensor) -> GraphScan:
         for child, _ in node.next_functions:
             if child is not None and child not in seen:
                 seen.add(child)
-                stack.append(child)
+                order.append(child)
+    if source is not None:
+        _report_products(order, source, result)
     return result
+
+
+_PRODUCTS = frozenset({"MulBackward0", "DivBackward0"})
+
+
+def _report_products(order: list[Node], source: torch.Tensor, result: GraphScan) -> None:
+    consumers: dict[Node, list[Node]] = {}
+    for node in order:
+        for child, _ in node.next_functions:
+            if child is not None:
+                consumers.setdefault(child, []).append(node)
+    leaf = torch.autograd.graph.get_gradient_edge(source).node
+    depends, frontier = {leaf}, [leaf]  # the nodes whose value depends on source
+    while frontier:
+        for consumer in consumers.get(frontier.pop(), ()):
+            if consumer not in depends:
+                depends.add(consumer)
+                frontier.append(consumer)
+    for node in order:
+        if node.name() in _PRODUCTS:
+            factors = [child for child, _ in node.next_functions if child in depends]
+            if len(factors) == 2:
+                op = "mul" if node.name().startswith("Mul") else "div"
+                result.without_rule[node] = f"{op} of two tensors that both depend on x"

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.conv import _ConvNd
 from torch.utils.hooks import RemovableHandle
 
 
@@ -126,22 +127,24 @@ class CallRecorder:
     def _enter(self, module: nn.Module, inputs: Any) -> None:
         name = self._name(module)
         self._stack().append(frozenset(_grad_nodes(inputs)))
-        if isinstance(module, nn.Conv2d | nn.Linear):
+        if isinstance(module, _ConvNd | nn.Linear):
             self._check_width(name, module, inputs)
 
-    def _check_width(self, name: str, module: nn.Conv2d | nn.Linear, inputs: Any) -> None:
+    def _check_width(self, name: str, module: _ConvNd | nn.Linear, inputs: Any) -> None:
         first = self.first_layer is None
         self.first_layer = self.first_layer or name
         x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
         if x is None or self.mismatch is not None:
             return
-        if isinstance(module, nn.Conv2d) and x.ndim >= 3 and x.shape[-3] != module.in_channels:
-            what, got, want = "channels", x.shape[-3], module.in_channels
-        elif isinstance(module, nn.Linear) and x.ndim >= 1 and x.shape[-1] != module.in_features:
-            what, got, want = "features", x.shape[-1], module.in_features
+        if isinstance(module, _ConvNd):
+            axis = -1 - len(module.kernel_size)  # (N, C, *spatial) or unbatched (C, *spatial)
+            what, want = "channels", module.in_channels
         else:
+            axis, what, want = -1, "features", module.in_features
+        if x.ndim < -axis or x.shape[axis] == want:
             return
-        kind = "convolution" if isinstance(module, nn.Conv2d) else "linear layer"
+        got = x.shape[axis]
+        kind = "convolution" if isinstance(module, _ConvNd) else "linear layer"
         if first:
             self.mismatch = (f"x has {got} {what} where the first {kind} the model runs "
                              f"({name!r}) expects {want}")
