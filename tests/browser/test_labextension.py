@@ -291,7 +291,18 @@ def test_settings_change_the_generated_cell_and_refuse_bad_values(
     assert page.blocked == [], f"requests left localhost: {page.blocked}"
 
 
-def test_notebook7_tree_file_new_makes_and_runs_the_notebook(
+def run_in_new_tab(server: JupyterServer, tree: Page, item: Locator, folder: str) -> RanNotebook:
+    """Click ``item`` in Notebook 7's tree page; the notebook it opens in a new browser tab."""
+    with tree.context.expect_page(timeout=PAGE_TIMEOUT_S * 1000) as opened:
+        item.click()
+    tab = opened.value
+    tab.wait_for_function("() => window.jupyterapp !== undefined", timeout=PAGE_TIMEOUT_S * 1000)
+    tab.evaluate("() => window.jupyterapp.restored")
+    assert "/notebooks/" in tab.url and folder in tab.url
+    return RanNotebook(server, tab, folder)
+
+
+def test_notebook7_tree_file_new_and_image_menu_make_and_run_notebooks(
     jupyter_server: JupyterServer, page: GuardedPage,
 ) -> None:
     only(jupyter_server, "notebook7")
@@ -304,26 +315,25 @@ def test_notebook7_tree_file_new_makes_and_runs_the_notebook(
     tree.wait_for_function("() => window.jupyterapp !== undefined")
     tree.evaluate("() => window.jupyterapp.restored")
 
-    # The image context menu is there in Notebook 7's file browser too.
-    menu = right_click(tree, "shapes.png")
-    expect(menu.locator('.lm-Menu-item:has-text("Open in Backprop Lens")')).to_be_visible()
-    tree.keyboard.press("Escape")
-
+    # Notebook 7's "New" drop-down takes no extension items: File → New does.
     tree.locator('.lm-MenuBar-itemLabel:text-is("File")').click()
     tree.locator('.lm-Menu-item:has-text("New")').first.hover()
     item = tree.locator('.lm-Menu-item:has-text("New Backprop Lens Explorer")')
     expect(item).to_be_visible()
-    # Notebook 7 opens a notebook in a browser tab of its own.
-    with tree.context.expect_page(timeout=PAGE_TIMEOUT_S * 1000) as opened:
-        item.click()
-    notebook_tab = opened.value
-    notebook_tab.wait_for_function("() => window.jupyterapp !== undefined",
-                                   timeout=PAGE_TIMEOUT_S * 1000)
-    notebook_tab.evaluate("() => window.jupyterapp.restored")
-    assert "/notebooks/" in notebook_tab.url and folder in notebook_tab.url
-    notebook = RanNotebook(jupyter_server, notebook_tab, folder)
+    notebook = run_in_new_tab(jupyter_server, tree, item, folder)
     try:
         notebook.check_ran_with_a_map()
+        assert "image=" not in notebook.explorer_cell
+    finally:
+        notebook.close()
+        notebook.page.close()
+
+    menu = right_click(tree, "shapes.png")
+    item = menu.locator('.lm-Menu-item:has-text("Open in Backprop Lens")')
+    notebook = run_in_new_tab(jupyter_server, tree, item, folder)
+    try:
+        notebook.check_ran_with_a_map()
+        assert 'image="shapes.png",' in notebook.explorer_cell
     finally:
         notebook.close()
     assert page.blocked == [], f"requests left localhost: {page.blocked}"
