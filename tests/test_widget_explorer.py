@@ -4,6 +4,7 @@ see tests/browser for the front end)."""
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,9 @@ from PIL import Image
 
 from backprop_lens import METHODS, models
 from backprop_lens.widget import OUTPUT, Explorer
+from backprop_lens.widget.charts import MAX_NAME, NOW_COLOUR
 from backprop_lens.widget.keys import map_key
+from backprop_lens.widget.names import METHOD_STYLES
 
 
 def small_explorer(**kwargs: Any) -> Explorer:
@@ -193,28 +196,75 @@ def test_probability_bars_and_target_are_linked_both_ways(explorer: Explorer) ->
     assert bars.selected is None  # a channel is no class
 
 
+def test_the_charts_can_be_read_at_a_notebooks_width(explorer: Explorer) -> None:
+    charts = explorer.charts
+    bars = charts.probability_bars
+    # Names on the left, whole and unrotated; values along the bottom.
+    for figure in charts.figures:
+        names, values = figure.axes
+        assert names.side == "left" and names.tick_rotate == 0 and values.side == "bottom"
+        assert figure.fig_margin["left"] >= 120
+    # Unperturbed: one colour for every bar; the chosen class is outlined, not recoloured.
+    assert bars.orientation == "horizontal" and list(bars.colors) == [NOW_COLOUR]
+    assert bars.color_mode == "group" and bars.unselected_style == {}
+    assert "stroke" in bars.selected_style and "fill" not in bars.selected_style
+    # The chart of what moved waits, hidden, until something is perturbed.
+    assert charts.movement.layout.display == "none"
+    assert [figure.layout.max_width for figure in charts.figures] == ["400px"] * 3
+
+
+def test_long_class_names_are_cut_visibly() -> None:
+    spec = models.paper_cnn(n_filters=4, input_size=16, n_classes=3)
+    spec.classes = ["American Staffordshire terrier", "cat", "dog"]
+    explorer = Explorer(model=spec, image=np.zeros((16, 16, 3), np.uint8))
+    names = list(explorer.charts.probability_bars.x)
+    assert "American Staffordshir…" in names and "cat" in names
+    assert all(len(name) <= MAX_NAME for name in names)
+
+
 def test_sensitivity_bars_show_each_methods_statistic(explorer: Explorer) -> None:
     bars = explorer.charts.sensitivity_bars
-    assert list(bars.x) == list(METHODS)
+    assert list(bars.x) == ["Saliency", "DeconvNet", "Guided backprop"]  # as the buttons say
+    assert list(bars.colors) == [METHOD_STYLES[m]["colour"] for m in METHODS]
     assert np.allclose(bars.y, [explorer.sensitivity[m] for m in METHODS])
+    assert explorer.method_styles == {m: METHOD_STYLES[m] for m in METHODS}
 
 
-def test_displaying_shows_the_widget_with_its_charts(explorer: Explorer) -> None:
+def test_displaying_shows_the_widget_and_its_charts_once_the_view_is_up() -> None:
+    explorer = small_explorer()
     bundle = explorer._repr_mimebundle_()
     view = bundle["application/vnd.jupyter.widget-view+json"]
-    assert view["model_id"] == explorer.layout_box.model_id
-    assert explorer in explorer.layout_box.children
+    assert view["model_id"] == explorer._box.model_id
+    assert explorer in explorer._box.children
+    slot = explorer._box.children[1]
+    # The first map needs no bqplot: the charts come when the view's first message arrives.
+    explorer._on_custom_message(explorer, {"type": "sync"}, [])
+    deadline = time.monotonic() + 60
+    while not slot.children and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert list(slot.children) == explorer.charts.figures
+    assert explorer.layout_box is explorer._box
 
 
-def test_the_default_explorer_shows_the_shipped_model_on_two_shapes() -> None:
+def test_the_default_explorer_shows_efficientnet_lite0_on_the_cat_photo() -> None:
     explorer = Explorer()
-    assert explorer.model.name == "shapes_cnn"
-    assert explorer.input_png.startswith(b"\x89PNG")
+    assert explorer.model.name == "efficientnet_lite0"
+    assert explorer.input_shape == [224, 224] and explorer.input_png.startswith(b"\x89PNG")
+    assert explorer.classes[explorer.target] == "Egyptian cat"  # its top class, shown first
+    assert map_key(OUTPUT, explorer.target, explorer.method) in explorer.maps  # before any wait
+    assert explorer.wait(300)
+    # The paper's finding on a trained ImageNet network, visible in the chart: saliency changes
+    # with the class, GBP and DeconvNet barely.
+    assert explorer.sensitivity["saliency"] > 5 * explorer.sensitivity["guided_backprop"]
+    assert explorer.sensitivity["saliency"] > 5 * explorer.sensitivity["deconvnet"]
+
+
+def test_the_shapes_cnn_and_its_two_shape_picture_are_one_argument_away() -> None:
+    explorer = Explorer(model="shapes_cnn")
+    assert explorer.model.name == "shapes_cnn" and explorer.input_shape == [64, 64]
     top_two = {explorer.classes[index] for index, _ in explorer.targets[OUTPUT][:2]}
     assert top_two == {"star", "arrow"}
-    assert map_key(OUTPUT, explorer.target, explorer.method) in explorer.maps  # before any wait
     assert explorer.wait(120)
-    # The paper's finding, visible in the chart: saliency changes with the class, GBP much less.
     assert explorer.sensitivity["saliency"] > 2 * explorer.sensitivity["guided_backprop"]
 
 

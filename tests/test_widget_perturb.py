@@ -16,6 +16,7 @@ from PIL import Image
 
 from backprop_lens import METHODS, models
 from backprop_lens.widget import OUTPUT, Explorer
+from backprop_lens.widget.charts import CLEAN_COLOUR, NOW_COLOUR
 from backprop_lens.widget.keys import CLEAN, map_key
 from backprop_lens.widget.perturb import perturbation_picture, prediction_shift
 
@@ -25,7 +26,7 @@ ROWS, COLS = slice(10, 20), slice(10, 30)
 
 @pytest.fixture()
 def explorer() -> Explorer:
-    w = Explorer()  # the shipped shapes CNN and its default picture
+    w = Explorer(model="shapes_cnn")  # the shipped shapes CNN and its two-shape picture
     assert w.wait(60)
     return w
 
@@ -306,13 +307,21 @@ def test_the_charts_show_clean_vs_perturbed(explorer: Explorer) -> None:
     assert bars.shape == (2, explorer.top_k)
     clean = dict((int(i), p) for i, p in explorer.clean_targets)
     assert bars[1, 0] == pytest.approx(clean[explorer.targets[OUTPUT][0][0]])
-    assert list(charts.moves.names) == list(METHODS)
-    assert list(charts.moves.x) == pytest.approx([explorer.prediction_shift] * 3)
-    moved = dict(zip(charts.moves.names, charts.moves.y, strict=True))
-    assert moved["saliency"] > moved["guided_backprop"]
+    # The chart of what moved: one bar per method, named and coloured as the buttons, and the
+    # prediction's move as a line; shown only while something is perturbed.
+    assert list(charts.moves.x) == ["Saliency", "DeconvNet", "Guided backprop"]
+    assert list(charts.moves.colors) == ["#e6550d", "#756bb1", "#31a354"]
+    assert list(charts.prediction_line.x) == pytest.approx([explorer.prediction_shift] * 2)
+    moved = dict(zip(charts.moves.x, charts.moves.y, strict=True))
+    assert moved["Saliency"] > moved["Guided backprop"]
+    assert charts.movement.layout.display is None
+    assert list(charts.probability_bars.colors) == [NOW_COLOUR, CLEAN_COLOUR]
+    assert charts.probability_bars.display_legend
     explorer.reset()
     assert explorer.wait(60)
     assert np.asarray(charts.probability_bars.y).shape[0] == 1 and len(charts.moves.x) == 0
+    assert charts.movement.layout.display == "none"
+    assert list(charts.probability_bars.colors) == [NOW_COLOUR]
 
 
 def test_a_new_target_shows_its_similarity(explorer: Explorer) -> None:

@@ -1,20 +1,44 @@
 """bqplot charts beside the Explorer: the top-k class probabilities (click a bar to choose that
 class; with a perturbed input, the clean image's beside them), each method's class sensitivity
-(the paper's mean normalised L2 distance), and, per method, how far the map moved under the
-perturbation (1 − SSIM, clean vs perturbed) against how far the prediction moved (total
-variation distance of the class probabilities)."""
+(the paper's mean normalised L2 distance), and, once something is perturbed, how far each
+method's map moved (1 − SSIM, clean vs perturbed) beside how far the prediction moved (total
+variation distance of the class probabilities).
+
+Made to be read at a notebook's width: bars are horizontal, so that class and method names sit
+on the left, whole and unrotated; methods have the labels and colours of the buttons
+(``names``); "now" and "clean" have one colour each, and the chosen class is outlined, not
+recoloured. The charts follow the JupyterLab theme (``js/widget.css``, ``.bl-charts``).
+
+bqplot (and pandas under it) is imported when the charts are built, which ``LazyCharts`` does
+after the Explorer's first map is on screen: the first map of a fresh kernel never waits for it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-import bqplot
 import ipywidgets
 
 from .keys import OUTPUT
+from .names import method_styles
 
-_CHART_LAYOUT = {"width": "340px", "height": "260px"}
+if TYPE_CHECKING:
+    import bqplot
+
+#: "now" (the input explained) and "clean" (before any perturbation) in the probability chart.
+NOW_COLOUR, CLEAN_COLOUR = "#3182bd", "#9e9e9e"
+#: The chosen class is outlined in the theme's text colour, whatever its bars' colours.
+CHOSEN_STYLE = {"stroke": "var(--jp-ui-font-color1, #212121)", "stroke-width": "2.5"}
+#: Class names longer than this are cut, visibly (…), so that the chart keeps its bars.
+MAX_NAME = 22
+#: Each chart grows from 260 px to 400 px: three fit side by side from ~820 px of output width.
+CHART_LAYOUT = {"flex": "1 1 260px", "min_width": "240px", "max_width": "400px",
+                "height": "250px"}
+MARGIN = {"top": 36, "bottom": 44, "left": 128, "right": 16}
+#: How long a displayed Explorer waits for its view's first message before building its charts.
+BUILD_DELAY_S = 3.0
 
 
 class ChartedWidget(Protocol):
@@ -36,38 +60,83 @@ class ChartedWidget(Protocol):
     def observe(self, handler: Callable[[Any], None], names: str | list[str]) -> None: ...
 
 
+class LazyCharts:
+    """The charts of one Explorer, built once, on first use or soon after display, into
+    ``slot`` (the box shown below the Explorer, empty until then)."""
+
+    def __init__(self, explorer: ChartedWidget) -> None:
+        self._explorer = explorer
+        self._charts: ExplorerCharts | None = None
+        self._lock = threading.Lock()
+        self._soon = threading.Event()
+        self._scheduled = False
+        self.slot = ipywidgets.HBox(layout=ipywidgets.Layout(flex_flow="row wrap", width="100%"))
+        self.slot.add_class("bl-charts")
+
+    @property
+    def built(self) -> bool:
+        return self._charts is not None
+
+    def get(self) -> ExplorerCharts:
+        """The charts, built now if they were not yet (and shown in ``slot``)."""
+        with self._lock:
+            if self._charts is None:
+                self._charts = ExplorerCharts(self._explorer)
+                self.slot.children = tuple(self._charts.figures)
+            return self._charts
+
+    def build_soon(self, delay: float = 0.0) -> None:
+        """Build the charts on a background thread, after ``delay`` seconds or at the next
+        ``build_soon()`` without one (the view's first message), whichever comes first."""
+        if delay <= 0:
+            self._soon.set()
+        with self._lock:
+            if self._scheduled or self._charts is not None:
+                return
+            self._scheduled = True
+
+        def build() -> None:
+            self._soon.wait(delay if delay > 0 else None)
+            self.get()
+
+        threading.Thread(target=build, name="backprop-lens-charts", daemon=True).start()
+
+
 class ExplorerCharts:
     """The three charts of one Explorer, kept in step with its traits."""
 
     def __init__(self, explorer: ChartedWidget) -> None:
+        import bqplot
+
         self.explorer = explorer
+        styles = method_styles(explorer.methods)
+        self._labels = {m: style["label"] for m, style in styles.items()}
+        self._colours = {m: style["colour"] for m, style in styles.items()}
         self.probability_bars = bqplot.Bars(
-            x=[], y=[], scales={"x": bqplot.OrdinalScale(), "y": bqplot.LinearScale(min=0, max=1)},
-            interactions={"click": "select"}, selected_style={"fill": "#e6550d"},
-            unselected_style={"opacity": 0.6}, colors=["#3182bd", "#bdbdbd"],
-            type="grouped", labels=["now", "clean"], display_legend=False,
+            x=[], y=[], orientation="horizontal", type="grouped", color_mode="group",
+            scales={"x": bqplot.OrdinalScale(reverse=True), "y": bqplot.LinearScale(min=0, max=1)},
+            interactions={"click": "select"}, selected_style=CHOSEN_STYLE, unselected_style={},
+            colors=[NOW_COLOUR], labels=["now"], display_legend=False, padding=0.2,
         )
-        self.sensitivity_bars = bqplot.Bars(
-            x=[], y=[], scales={"x": bqplot.OrdinalScale(), "y": bqplot.LinearScale(min=0)},
-            colors=["#756bb1"],
+        self.probabilities = _figure(self.probability_bars, "top classes", "probability",
+                                     testid="chart-probabilities")
+        self.sensitivity_bars = _method_bars()
+        self.sensitivity = _figure(self.sensitivity_bars, "class sensitivity: computing…",
+                                   "mean L2 distance of the top-k maps",
+                                   testid="chart-sensitivity")
+        self.moves = _method_bars(maximum=1.0)
+        self.prediction_line = bqplot.Lines(
+            x=[], y=[0, 1], colors=[NOW_COLOUR], line_style="dashed", stroke_width=2,
+            scales={"x": self.moves.scales["y"], "y": bqplot.LinearScale(min=0, max=1)},
         )
-        self.probabilities = _figure(self.probability_bars, "top classes", "probability")
-        self.sensitivity = _figure(self.sensitivity_bars, "class sensitivity",
-                                   "mean L2 distance, top-k maps")
-        self.moves = bqplot.Scatter(
-            x=[], y=[], names=[], display_names=True, colors=["#31a354"], default_size=80,
-            scales={"x": bqplot.LinearScale(min=0, max=1), "y": bqplot.LinearScale(min=0, max=1)},
-        )
-        self.movement = _figure(self.moves, "map moved vs prediction moved",
-                                "map moved (1 − SSIM)", x_label="prediction moved (TV distance)")
-        # Wraps onto a second line in narrow notebooks instead of being cut off.
-        self.widget = ipywidgets.HBox([self.probabilities, self.sensitivity, self.movement],
-                                      layout=ipywidgets.Layout(flex_flow="row wrap"))
+        self.movement = _figure(self.moves, "what moved", "map: 1 − SSIM · prediction: TV (- -)",
+                                testid="chart-movement", extra=[self.prediction_line])
+        self.figures = [self.probabilities, self.sensitivity, self.movement]
         self._top: list[int] = []
         self.probability_bars.observe(self._bar_selected, "selected")
         explorer.observe(self._show_probabilities, ["targets", "classes", "clean_targets",
                                                     "perturbed"])
-        explorer.observe(self._show_movement, ["similarity", "prediction_shift"])
+        explorer.observe(self._show_movement, ["similarity", "prediction_shift", "perturbed"])
         explorer.observe(self._show_selection, ["target", "layer"])
         explorer.observe(self._show_sensitivity, "sensitivity")
         self._show_probabilities()
@@ -82,10 +151,15 @@ class ExplorerCharts:
         if explorer.perturbed:
             clean = {int(index): score for index, score in explorer.clean_targets}
             rows.append([clean.get(index, 0.0) for index in self._top])
-        with self.probability_bars.hold_sync():
-            self.probability_bars.x = [explorer.classes[i] for i in self._top]
-            self.probability_bars.y = rows
-            self.probability_bars.display_legend = explorer.perturbed
+        bars = self.probability_bars
+        with bars.hold_sync():
+            bars.x = [_short(explorer.classes[i]) for i in self._top]
+            bars.y = rows
+            bars.colors = [NOW_COLOUR, CLEAN_COLOUR][: len(rows)]
+            bars.labels = ["now", "clean"] if explorer.perturbed else ["now"]
+            bars.display_legend = explorer.perturbed
+        self.probabilities.title = ("top classes: now (blue) vs clean (grey)" if explorer.perturbed
+                                    else "top classes")
         self._show_selection()
 
     def _show_selection(self, change: Any = None) -> None:
@@ -103,32 +177,63 @@ class ExplorerCharts:
         self.explorer.target = target
 
     def _show_movement(self, change: Any = None) -> None:
-        """One point per method: the paper's result at a glance (saliency moves, GBP stays)."""
+        """Per method, how far its map moved; the dashed line: how far the prediction moved
+        (the paper's result at a glance: saliency moves with it, GBP stays). Hidden until
+        something is perturbed."""
         explorer = self.explorer
+        self.movement.layout.display = None if explorer.perturbed else "none"
         methods = [m for m in explorer.methods if m in explorer.similarity]
-        with self.moves.hold_sync():
-            self.moves.x = [explorer.prediction_shift] * len(methods)
-            self.moves.y = [max(0.0, 1.0 - explorer.similarity[m]) for m in methods]
-            self.moves.names = methods
-            self.moves.colors = [_METHOD_COLOURS.get(m, "#636363") for m in methods] or ["#636363"]
+        self._show_methods(self.moves, methods,
+                           [max(0.0, 1.0 - explorer.similarity[m]) for m in methods])
+        shift = explorer.prediction_shift
+        self.prediction_line.x = [shift, shift] if explorer.perturbed else []
+        self.movement.title = (f"what moved: prediction TV = {shift:.2f} (- -)"
+                               if explorer.perturbed else "what moved")
 
     def _show_sensitivity(self, change: Any = None) -> None:
         values = self.explorer.sensitivity
         methods = [m for m in self.explorer.methods if m in values]
-        with self.sensitivity_bars.hold_sync():
-            self.sensitivity_bars.x = methods
-            self.sensitivity_bars.y = [values[m] for m in methods]
+        self._show_methods(self.sensitivity_bars, methods, [values[m] for m in methods])
+        self.sensitivity.title = ("class sensitivity of the maps" if methods
+                                  else "class sensitivity: computing…")
+
+    def _show_methods(self, bars: bqplot.Bars, methods: Sequence[str],
+                      values: Sequence[float]) -> None:
+        with bars.hold_sync():
+            bars.x = [self._labels[m] for m in methods]
+            bars.y = list(values)
+            bars.colors = [self._colours[m] for m in methods] or [CLEAN_COLOUR]
 
 
-def _figure(bars: bqplot.Mark, title: str, y_label: str, x_label: str = "") -> bqplot.Figure:
+def _method_bars(maximum: float | None = None) -> bqplot.Bars:
+    """Horizontal bars, one per method, coloured per method."""
+    import bqplot
+
+    return bqplot.Bars(
+        x=[], y=[], orientation="horizontal", color_mode="element", padding=0.3,
+        scales={"x": bqplot.OrdinalScale(reverse=True),
+                "y": bqplot.LinearScale(min=0, max=maximum)},
+    )
+
+
+def _figure(bars: bqplot.Bars, title: str, value_label: str, testid: str,
+            extra: Sequence[bqplot.Mark] = ()) -> bqplot.Figure:
+    """A chart of horizontal ``bars``: names on the left, values along the bottom."""
+    import bqplot
+
     axes = [
-        bqplot.Axis(scale=bars.scales["x"], tick_rotate=0 if x_label else -30,
-                    tick_style={"font-size": "10px"}, label=x_label),
-        bqplot.Axis(scale=bars.scales["y"], side="left", label=y_label,
-                    tick_format=".2f"),
+        bqplot.Axis(scale=bars.scales["x"], side="left",
+                    tick_style={"font-size": "11px"}),
+        bqplot.Axis(scale=bars.scales["y"], side="bottom",
+                    label=value_label, label_offset="32px", num_ticks=5, tick_format=".2~f",
+                    tick_style={"font-size": "10px"}),
     ]
-    return bqplot.Figure(marks=[bars], axes=axes, title=title, layout=_CHART_LAYOUT,
-                         fig_margin={"top": 40, "bottom": 75, "left": 60, "right": 10})
+    figure = bqplot.Figure(marks=[bars, *extra], axes=axes, title=title,
+                           layout=ipywidgets.Layout(**CHART_LAYOUT), fig_margin=MARGIN,
+                           title_style={"font-size": "13px"}, legend_location="bottom-right")
+    figure.add_class(testid)
+    return figure
 
 
-_METHOD_COLOURS = {"saliency": "#e6550d", "deconvnet": "#756bb1", "guided_backprop": "#31a354"}
+def _short(name: str) -> str:
+    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1] + "…"

@@ -1,7 +1,11 @@
 """What the worker computes for one job: the maps of the input explained at one layer, for one
 method and some targets, rendered in the widget's encoding; for a perturbed input, the clean
 input's maps beside them and how similar each pair is; for several output targets, the paper's
-class sensitivity of the maps."""
+class sensitivity of the maps.
+
+The metrics (scipy, scikit-image) are imported on first use, by the worker: the first map of a
+fresh kernel needs neither.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,6 @@ from dataclasses import dataclass
 import torch
 
 from ..engine import attribute
-from ..metrics import class_sensitivity, ssim
 from ..models import LensModel
 from ..render import ABS_GREY, RenderedMap, convention_for, render_map
 from .keys import CLEAN, OUTPUT, map_key
@@ -38,9 +41,15 @@ def compute_maps(spec: LensModel, x: torch.Tensor, layer: str, method: str,
     ``encoding`` is (``"png"``/``"webp"``/``"jpeg"``, quality)."""
     maps = _attribute(spec, x, layer, method, targets)
     rendered = _render(maps, layer, method, targets, encoding)
-    sensitivity = class_sensitivity(maps) if layer == OUTPUT and len(targets) > 1 else None
+    sensitivity = None
+    if layer == OUTPUT and len(targets) > 1:
+        from ..metrics import class_sensitivity
+
+        sensitivity = class_sensitivity(maps)
     similarities: dict[str, float] = {}
     if clean is not None:
+        from ..metrics import ssim
+
         originals = _attribute(spec, clean, layer, method, targets)
         rendered.update(_render(originals, layer, method, targets, encoding, CLEAN))
         # Compared as shown: methods drawn as |map| are compared on |map|.

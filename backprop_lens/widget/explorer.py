@@ -32,20 +32,30 @@ from ..engine import METHODS, get_method
 from ..models import LensModel
 from ..render import CONVENTIONS, ENCODINGS, encode
 from .attacks import AttackRunner
-from .charts import ExplorerCharts
+from .charts import BUILD_DELAY_S, ExplorerCharts, LazyCharts
 from .compute import SIMILARITY_METRIC, compute_maps
 from .defaults import as_spec, default_image
 from .frontend import static_path
 from .grid import GridJob, PrecomputedGrid
 from .keys import OUTPUT, map_key
 from .maps import MapStore
+from .names import method_styles
+from .notes import crop_trait, flat_layer_notes
 from .perturb import attack_arguments, check_attack, shown
 from .perturbation import PerturbationSession
 from .rankings import Ranked, layer_choices, rank_targets
-from .scheduler import DEFAULT_CACHE_BYTES, PRECOMPUTE, VIEW, Job, Worker
+from .scheduler import (
+    DEFAULT_CACHE_BYTES,
+    PRECOMPUTE,
+    VIEW,
+    Job,
+    Worker,
+    precompute_batches,
+    wanted_at,
+)
 
 #: Traits the front end may set; everything else is Python's.
-FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale"})
+FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale", "show_hint"})
 
 
 class Explorer(anywidget.AnyWidget):
@@ -102,6 +112,12 @@ class Explorer(anywidget.AnyWidget):
     attacking = traitlets.Bool(False).tag(sync=True)
     attack_report = traitlets.Dict().tag(sync=True)
 
+    # What the view says in words (``names``, ``notes``); ``show_hint``: the user's to hide.
+    method_styles = traitlets.Dict().tag(sync=True)
+    crop = traitlets.Dict().tag(sync=True)
+    layer_notes = traitlets.Dict().tag(sync=True)
+    show_hint = traitlets.Bool(True).tag(sync=True)
+
     def __init__(
         self,
         model: LensModel | nn.Module | str | None = None,
@@ -121,7 +137,7 @@ class Explorer(anywidget.AnyWidget):
             raise ValueError(f"top_k must be a positive int; got {top_k!r}")
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}; got {encoding!r}")
-        super().__init__(methods=list(methods), **kwargs)
+        super().__init__(methods=list(methods), method_styles=method_styles(methods), **kwargs)
         self.top_k = top_k
         self._encoding = (encoding, quality)
         self._grid = PrecomputedGrid(precompute, methods)
@@ -135,14 +151,26 @@ class Explorer(anywidget.AnyWidget):
                                      self._set_input)
         self.on_msg(self._on_custom_message)
         self._spec = as_spec(model)
-        self._image = default_image() if image is None else image
+        self._image = default_image(self._spec) if image is None else image
         self._load()
-        self.charts = ExplorerCharts(self)
-        self.layout_box = ipywidgets.VBox([self, self.charts.widget])
+        self._charts = LazyCharts(self)
+        self._box = ipywidgets.VBox([self, self._charts.slot])
+
+    @property
+    def charts(self) -> ExplorerCharts:
+        """The bqplot charts below the Explorer: built on first use, or soon after display."""
+        return self._charts.get()
+
+    @property
+    def layout_box(self) -> ipywidgets.VBox:
+        """The Explorer with its charts below it, as displayed (the charts built)."""
+        self._charts.get()
+        return self._box
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        """Displayed with its charts below it."""
-        return self.layout_box._repr_mimebundle_(**kwargs)
+        """Displayed with its charts below it, filled in once the first map is shown."""
+        self._charts.build_soon(BUILD_DELAY_S)
+        return self._box._repr_mimebundle_(**kwargs)
 
     # --- what is being explored ----------------------------------------------------------
 
@@ -200,12 +228,16 @@ class Explorer(anywidget.AnyWidget):
             self.attacking = False
             self.layer = OUTPUT
             self.target = top
+            self.crop = crop_trait(self._image, spec.input_size)
+            self.layer_notes = {}
             self._ready = True
         self._maps.publish(first, generation, notify=False, pinned=self._grid.keys)
         self._precompute_top(OUTPUT)
         self.note = self._grid.note(bytes_per_map=len(next(iter(first.values())).image))
         for layer, method, indices in grid:
             self._worker.submit(PRECOMPUTE, layer, method, indices)
+        self._worker.submit_task(lambda: setattr(self, "layer_notes", flat_layer_notes(spec, x)),
+                                 VIEW)
 
     def _new_generation(self, grid: list[GridJob]) -> int:
         """Drop every job and map of the former input; ``grid`` is the new precomputed grid."""
@@ -243,14 +275,16 @@ class Explorer(anywidget.AnyWidget):
         """(H, W) in [0, 1]: the painted region (the mask of a masked attack)."""
         return self._session.mask
 
-    def _set_input(self, delta: torch.Tensor, mask: np.ndarray, undoable: bool = True) -> None:
-        """Explain ``clean + delta`` from now on: rank its targets again, keep the layer and
-        target, drop every map of the former input, and queue the maps the view shows."""
+    def _set_input(self, delta: torch.Tensor, mask: np.ndarray, undoable: bool = True,
+                   report: dict[str, Any] | None = None) -> None:
+        """Explain ``clean + delta`` from now on (made by the attack ``report`` describes;
+        None: a stroke): rank its targets again, keep the layer and target, drop every map
+        of the former input, and queue the maps the view shows."""
         with self._input_lock:
             x = self._session.input_for(delta)
             probabilities, targets = rank_targets(self._spec, x)
             generation = self._new_generation([])  # a perturbed input has no grid
-            self._session.apply(x, delta, mask, undoable)
+            self._session.apply(x, delta, mask, undoable, report)
             with self.hold_sync():
                 self._ready = False
                 self._show_input(probabilities, targets, generation)
@@ -268,7 +302,8 @@ class Explorer(anywidget.AnyWidget):
         """Go back to the perturbation before the last stroke or attack."""
         if self.attacking:
             raise ValueError("an attack is running: wait for it, or cancel it, before undoing")
-        self._set_input(*self._session.previous(), undoable=False)
+        delta, mask, report = self._session.previous()
+        self._set_input(delta, mask, undoable=False, report=report)
 
     def reset(self) -> None:
         """Back to the clean image: no perturbation, no undo history, a running attack
@@ -278,14 +313,16 @@ class Explorer(anywidget.AnyWidget):
             self._load()
 
     def attack(self, method: str = "pgd", eps: float = 8.0, steps: int = 10,
-               target: int | None = None, masked: bool = False) -> None:
+               target: int | None = None, masked: bool = False, start: str = "clean") -> None:
         """Replace the perturbation by an FGSM or PGD attack on the clean image, within ``eps``
         0–255 pixel steps (L∞), untargeted or towards ``target``, and with ``masked`` only
-        inside the painted region. Runs in the background (``wait()``; ``cancel()``)."""
+        inside the painted region; ``start="painted"`` attacks the painted image instead (Undo
+        brings the painting back either way). Runs in the background (``wait()``;
+        ``cancel()``)."""
         request = check_attack({"method": method, "eps": eps, "steps": steps,
                                 "target": target, "masked": masked},
                                len(self.classes), bool(self._session.mask.any()))
-        self._attacks.start(self._session, request)
+        self._attacks.start(self._session, request, start)
 
     def cancel(self) -> None:
         """Stop a running attack; the input stays as it was before it."""
@@ -336,6 +373,7 @@ class Explorer(anywidget.AnyWidget):
         if kind == "sync":
             self._maps.sync()
             self.send({"type": "synced"})  # tells the view that a kernel is there
+            self._charts.build_soon()  # the view is up: bqplot's import no longer delays it
             return
         try:
             if kind == "stroke":
@@ -361,6 +399,8 @@ class Explorer(anywidget.AnyWidget):
         if not self._ready:
             return
         self.target = self.targets[self.layer][0][0]
+        # Work for layers left behind is dropped before it starts (a burst of moves).
+        self._worker.retain(wanted_at({OUTPUT, self.layer}, self._grid.keys))
         if self.layer != OUTPUT:
             self._precompute_top(self.layer)
         self._request_view()
@@ -386,8 +426,8 @@ class Explorer(anywidget.AnyWidget):
     def _precompute_top(self, layer: str) -> None:
         """Queue every method's maps of the layer's top-k targets, the current method first."""
         top = tuple(int(index) for index, _ in self.targets[layer][: self.top_k])
-        for method in self._methods_current_first():
-            self._worker.submit(PRECOMPUTE, layer, method, top)
+        for method, batch in precompute_batches(layer, OUTPUT, self._methods_current_first(), top):
+            self._worker.submit(PRECOMPUTE, layer, method, batch)
 
     def _methods_current_first(self) -> list[str]:
         return [self.method, *(m for m in self.methods if m != self.method)]

@@ -126,8 +126,10 @@ def check_attack(content: Mapping[str, Any], n_classes: int, painted: bool) -> A
 
 def attack_arguments(content: Mapping[str, Any]) -> dict[str, Any]:
     """The keyword arguments of ``Explorer.attack`` that an attack message gives (checked
-    there); a message without ``steps`` means one step (FGSM messages carry none)."""
-    defaults = {"method": None, "eps": None, "steps": 1, "target": None, "masked": False}
+    there); a message without ``steps`` means one step (FGSM messages carry none), one
+    without ``start`` an attack from the clean image."""
+    defaults = {"method": None, "eps": None, "steps": 1, "target": None, "masked": False,
+                "start": "clean"}
     return {key: content.get(key, default) for key, default in defaults.items()}
 
 

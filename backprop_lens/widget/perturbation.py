@@ -5,6 +5,10 @@ perturbed input are to the clean ones.
 Units as in ``perturb`` (whose pure functions do the checking and the painting): ``delta`` in
 model input units (1, C, H, W), ``mask`` (H, W) in [0, 1]. A new session starts with each new
 image or model; strokes, attacks and undo move it along.
+
+An attack's report belongs to the perturbation it made: a stroke on top keeps it (the attack's
+change is still there), undo brings back the report of the perturbation it returns to (none for
+the clean image or a painting), and a new session (reset, a new image) starts without one.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ class PerturbationSession:
         clean_probabilities: (n_classes,) the clean input's class probabilities.
         similarities: the similarity of each clean vs perturbed map measured so far
             (``compute.SIMILARITY_METRIC``), by map key.
+        report: the ``attack_report`` of the attack that made this perturbation (empty when
+            none did).
     """
 
     def __init__(self, spec: LensModel, clean: torch.Tensor,
@@ -46,7 +52,8 @@ class PerturbationSession:
         self.mask = np.zeros(tuple(clean.shape[-2:]), dtype=np.float64)
         self.clean_probabilities = clean_probabilities
         self.similarities: dict[str, float] = {}
-        self._undo: list[tuple[torch.Tensor, np.ndarray]] = []
+        self.report: dict[str, Any] = {}
+        self._undo: list[tuple[torch.Tensor, np.ndarray, dict[str, Any]]] = []
         # Noise strokes are reproducible: the same strokes on the same image give the same input.
         self._noise = torch.Generator().manual_seed(0)
 
@@ -71,21 +78,26 @@ class PerturbationSession:
         return apply_stroke(self.spec, self.clean, self.delta, self.mask, stroke, self._noise)
 
     def apply(self, x: torch.Tensor, delta: torch.Tensor, mask: np.ndarray,
-              undoable: bool = True) -> None:
+              undoable: bool = True, report: Mapping[str, Any] | None = None) -> None:
         """Explain ``x`` (= ``input_for(delta)``) from now on; ``undoable``: the former
-        perturbation goes onto the undo history (the oldest falls off beyond ``UNDO_DEPTH``)."""
+        perturbation goes onto the undo history (the oldest falls off beyond ``UNDO_DEPTH``).
+        ``report``: the attack report of the new perturbation; None keeps the current one (a
+        stroke on top of an attack)."""
         if undoable:
-            self._undo = [*self._undo, (self.delta, self.mask)][-UNDO_DEPTH:]
+            self._undo = [*self._undo, (self.delta, self.mask, self.report)][-UNDO_DEPTH:]
         self.x, self.delta, self.mask = x, delta, mask
+        if report is not None or not self.perturbed:
+            self.report = dict(report or {})
         self.similarities = {}
 
-    def previous(self) -> tuple[torch.Tensor, np.ndarray]:
-        """Take the last perturbation and region off the undo history; ValueError if empty."""
+    def previous(self) -> tuple[torch.Tensor, np.ndarray, dict[str, Any]]:
+        """Take the last perturbation, region and attack report off the undo history;
+        ValueError if empty."""
         if not self._undo:
             raise ValueError("nothing to undo")
-        delta, mask = self._undo[-1]
+        entry = self._undo[-1]
         self._undo = self._undo[:-1]
-        return delta, mask
+        return entry
 
     def traits(self, probabilities: torch.Tensor) -> dict[str, Any]:
         """The Explorer's perturbation traits for the input explained, whose class
@@ -98,6 +110,7 @@ class PerturbationSession:
             "undo_depth": len(self._undo),
             "similarity": {},
             "prediction_shift": prediction_shift(self.clean_probabilities, probabilities),
+            "attack_report": self.report,
         }
 
     def similarity_at(self, layer: str, target: int, methods: Sequence[str]) -> dict[str, float]:

@@ -5,6 +5,9 @@ Why a thread: the kernel must stay responsive while maps are computed (a cell ca
 torch releases the GIL inside its kernels. Why priorities: a slider move to a map not yet computed
 must be served before the rest of the precomputation. Why generations: when the image or model
 changes, everything queued for the old one is dropped, and results still in flight are discarded.
+Why small jobs at inner layers: a burst of slider moves must not wait behind the precomputation
+of a layer the user already left; such work is dropped before it starts (``retain``), and what
+runs when the burst begins is at most one map per method (``precompute_batches``).
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import heapq
 import itertools
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..render import RenderedMap
+from .keys import map_key
 
 #: Job priorities: a change of the input (an attack) first, then what the view shows now,
 #: then the precomputation.
@@ -37,6 +41,31 @@ class Job:
     view: int = field(compare=False, default=-1)  # the view request it serves (VIEW jobs)
     #: Work other than a map (an attack): run instead of ``run(job)`` when set.
     task: Callable[[], None] | None = field(compare=False, default=None)
+
+
+def precompute_batches(layer: str, output: str, methods: Sequence[str],
+                       targets: tuple[int, ...]) -> Iterator[tuple[str, tuple[int, ...]]]:
+    """(method, targets) jobs precomputing ``targets`` of ``layer`` for each method: one batch
+    per method at the ``output`` layer (the class-sensitivity statistic needs the batch whole),
+    one target per job at inner layers (so that a newer request never waits for more than one
+    map)."""
+    for method in methods:
+        if layer == output:
+            yield method, targets
+        else:
+            yield from ((method, (t,)) for t in targets)
+
+
+def wanted_at(layers: Collection[str], pinned: Collection[str]) -> Callable[[Job], bool]:
+    """The ``retain`` rule after a layer move: keep the jobs of ``layers`` (the output and the
+    layer shown), those computing a ``pinned`` map (the precomputed grid), and every view
+    job (``Worker`` drops stale ones itself)."""
+
+    def keep(job: Job) -> bool:
+        return (job.priority != PRECOMPUTE or job.layer in layers
+                or any(map_key(job.layer, t, job.method) in pinned for t in job.targets))
+
+    return keep
 
 
 class MapCache:
@@ -147,6 +176,19 @@ class Worker:
             heapq.heappush(self._heap, job)
             self._total += 1
             self._cond.notify_all()
+
+    def retain(self, keep: Callable[[Job], bool]) -> int:
+        """Drop the queued map jobs (not tasks) for which ``keep(job)`` is false, before they
+        start; returns how many were dropped."""
+        with self._cond:
+            kept = [job for job in self._heap if job.task is not None or keep(job)]
+            dropped = len(self._heap) - len(kept)
+            if dropped:
+                heapq.heapify(kept)
+                self._heap = kept
+                self._done += dropped
+                self._cond.notify_all()
+            return dropped
 
     def new_generation(self) -> int:
         """Drop every queued job; results of the running one will be discarded too."""
