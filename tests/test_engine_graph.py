@@ -169,6 +169,18 @@ def test_checkpointed_blocks_give_the_maps_of_the_plain_model(how: str, method: 
     assert torch.equal(ckpt.block[1].running_mean, stats) and ckpt.training
 
 
+@pytest.mark.parametrize("layer", ["block.2", "block.3", "block"])
+@pytest.mark.parametrize("method", METHODS)
+def test_a_layer_inside_a_checkpointed_block(method: str, layer: str) -> None:
+    torch.manual_seed(4)
+    plain = _trained(Checkpointed("plain")).eval()
+    ckpt = Checkpointed("checkpoint").eval()
+    ckpt.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 3, 8, 8)
+    assert_close_maps(attribute(ckpt, x, method, 1, layer=layer),
+                      attribute(plain, x, method, 1, layer=layer))
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_reentrant_checkpointing_is_refused_with_what_to_do(method: str) -> None:
     net = Checkpointed("reentrant").eval()
@@ -188,6 +200,16 @@ def test_memory_efficient_densenet_matches_the_plain_one(method: str) -> None:
     x = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(6))
     assert_close_maps(attribute(densenet(True), x, method, [2, 5]),
                       attribute(densenet(False), x, method, [2, 5]))
+
+
+@pytest.mark.slow
+def test_a_compiled_model_gets_the_maps_of_its_original() -> None:
+    torch.manual_seed(7)
+    net = _inner(nn.ReLU6()).eval()
+    compiled = torch.compile(net, backend="aot_eager")  # one opaque node in its graph
+    x = 4 * torch.randn(1, 3, 8, 8)
+    for method in METHODS:
+        assert torch.equal(attribute(compiled, x, method, 1), attribute(net, x, method, 1))
 
 
 # --- operations without a rule: complete by construction ---------------------------------

@@ -162,12 +162,17 @@ def _backward(seeds: Seeds, x_in: torch.Tensor) -> torch.Tensor:
 
 
 def as_module(model: object) -> nn.Module:
-    if isinstance(model, nn.Module):
-        return model
-    inner = getattr(model, "module", None)
-    if isinstance(inner, nn.Module):
-        return inner
-    raise TypeError(f"model must be a torch.nn.Module or a LensModel; got {type(model).__name__}")
+    """The ``nn.Module`` to run: ``model``, a ``LensModel``'s ``.module``, or the original
+    module of a ``torch.compile``-d one (the same function; the rules need its eager graph,
+    which compiled code replaces by one opaque node)."""
+    module = model if isinstance(model, nn.Module) else getattr(model, "module", None)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module or a LensModel; got "
+                        f"{type(model).__name__}")
+    original = getattr(module, "_orig_mod", None)
+    if type(module).__name__ == "OptimizedModule" and isinstance(original, nn.Module):
+        return original
+    return module
 
 
 def _check_rules_can_apply(module: nn.Module, method: Method) -> None:
