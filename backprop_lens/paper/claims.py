@@ -33,7 +33,9 @@ SYMBOLS = {">=": "≥", "<=": "≤", ">": ">"}
 class Claim:
     """One checked statement: ``value op threshold``, e.g. r(GBP, x) ≥ 0.6.
 
-    ``id`` is the experiment's; an experiment may check several claims.
+    ``id`` is the experiment's; an experiment may check several claims. ``model`` names the
+    network(s) it was measured on (``LensModel.name``, e.g. ``shapes_cnn``): the same
+    experiment runs on several models.
     """
 
     id: str
@@ -42,6 +44,7 @@ class Claim:
     value: float
     threshold: float
     op: str
+    model: str = ""
 
     def __post_init__(self) -> None:
         if self.op not in COMPARISONS:
@@ -53,6 +56,8 @@ class Claim:
         return not math.isnan(self.value) and COMPARISONS[self.op](self.value, self.threshold)
 
     def as_dict(self) -> dict[str, Any]:
+        """The claim's record in ``claims.json``: every field but ``model`` (that file's schema
+        predates it; ``metrics.json`` files each claim under its model's run)."""
         return {"id": self.id, "claim": self.claim, "metric": self.metric,
                 "value": self.value, "threshold": self.threshold, "op": self.op,
                 "holds": self.holds}

@@ -43,6 +43,7 @@ def measure_recovery(
     images: Sequence[ImageLike],
 ) -> ExperimentResult:
     """Maps and recovery numbers of every network (one figure column each); no claims yet.
+    The result's ``model`` names the networks (each distinct ``LensModel.name`` once).
 
     Metrics per column and method: ``r`` (mean Pearson r), ``|r|`` (mean of its magnitude),
     ``ssim`` (mean SSIM).
@@ -63,7 +64,8 @@ def measure_recovery(
             cells.append((map_picture(values[0], method),
                           f"r {np.mean(r):.2f} · SSIM {np.mean(s):.2f}"))
         grid.add_column(column, cells)
-    return ExperimentResult(experiment_id, title, setting, maps, metrics, [], grid)
+    names = ", ".join(dict.fromkeys(spec.name for spec in networks.values()))
+    return ExperimentResult(experiment_id, title, setting, maps, metrics, [], grid, names)
 
 
 def random_cnn(
@@ -79,10 +81,10 @@ def random_cnn(
                               f"{spec.description}; {about}", {spec.name: spec}, pictures)
     column = result.metrics[spec.name]
     result.claims = [
-        Claim(result.id, "GBP recovers the image", "r(GBP, x)", column[GBP]["r"], RECOVERS,
-              ">="),
-        *_noise_claims(result.id, column, SALIENCY),
-        *_noise_claims(result.id, column, DECONVNET),
+        result.check("GBP recovers the image", "r(GBP, x)", column[GBP]["r"], RECOVERS,
+                     ">="),
+        *_noise_claims(result, column, SALIENCY),
+        *_noise_claims(result, column, DECONVNET),
     ]
     return result
 
@@ -102,8 +104,8 @@ def filters(
                               f"{about}", networks, pictures)
     r = [result.metrics[column][GBP]["r"] for column in networks]
     steps = np.diff(r)
-    result.claims = [Claim(
-        result.id, "GBP recovery grows with N (r strictly increasing)",
+    result.claims = [result.check(
+        "GBP recovery grows with N (r strictly increasing)",
         "smallest increase of r(GBP) from one N to the next (r: "
         + ", ".join(f"{v:.3f}" for v in r) + ")",
         float(steps.min()) if steps.size else float("nan"), 0.0, ">",
@@ -127,8 +129,8 @@ def fcn(
                               f"{spec.description} vs {cnn.description}, both at "
                               f"{size[0]}×{size[1]}; {about}", networks, pictures)
     gap = result.metrics["CNN"][GBP]["r"] - result.metrics["FCN"][GBP]["r"]
-    result.claims = [Claim(result.id, "the FCN recovers far less than the CNN",
-                           "r_CNN(GBP) − r_FCN(GBP)", gap, FCN_GAP, ">=")]
+    result.claims = [result.check("the FCN recovers far less than the CNN",
+                                  "r_CNN(GBP) − r_FCN(GBP)", gap, FCN_GAP, ">=")]
     return result
 
 
@@ -147,13 +149,14 @@ def max_pool(
                               f"{spec.description}; {about}", networks, pictures)
     pooled, unpooled = result.metrics["max-pool 9×9"], result.metrics["no pooling"]
     result.claims = [
-        Claim(result.id, "DeconvNet recovers structure with max-pooling", "SSIM(DeconvNet, x)",
-              pooled[DECONVNET]["ssim"], POOL_SSIM, ">="),
-        Claim(result.id, f"… at least {POOL_FACTOR:g}× its SSIM without pooling",
-              f"SSIM with pooling − {POOL_FACTOR:g} × SSIM without (DeconvNet)",
-              pooled[DECONVNET]["ssim"] - POOL_FACTOR * unpooled[DECONVNET]["ssim"], 0.0, ">="),
-        Claim(result.id, "saliency stays noise with max-pooling", "SSIM(saliency, x)",
-              pooled[SALIENCY]["ssim"], NOISE, "<="),
+        result.check("DeconvNet recovers structure with max-pooling", "SSIM(DeconvNet, x)",
+                     pooled[DECONVNET]["ssim"], POOL_SSIM, ">="),
+        result.check(f"… at least {POOL_FACTOR:g}× its SSIM without pooling",
+                     f"SSIM with pooling − {POOL_FACTOR:g} × SSIM without (DeconvNet)",
+                     pooled[DECONVNET]["ssim"] - POOL_FACTOR * unpooled[DECONVNET]["ssim"],
+                     0.0, ">="),
+        result.check("saliency stays noise with max-pooling", "SSIM(saliency, x)",
+                     pooled[SALIENCY]["ssim"], NOISE, "<="),
     ]
     return result
 
@@ -171,10 +174,10 @@ def random_vgg(
                               f"{spec.input_size[1]}; {about}", {"VGG-16": spec}, pictures)
     column = result.metrics["VGG-16"]
     result.claims = [
-        Claim(result.id, "GBP recovers the image", "SSIM(GBP, x)", column[GBP]["ssim"],
-              RECOVERS, ">="),
-        Claim(result.id, "saliency is noise", "SSIM(saliency, x)", column[SALIENCY]["ssim"],
-              NOISE, "<="),
+        result.check("GBP recovers the image", "SSIM(GBP, x)", column[GBP]["ssim"],
+                     RECOVERS, ">="),
+        result.check("saliency is noise", "SSIM(saliency, x)", column[SALIENCY]["ssim"],
+                     NOISE, "<="),
     ]
     return result
 
@@ -197,25 +200,25 @@ def depth(
                               f"{', '.join(networks)}; {about}", networks, pictures)
     columns = list(result.metrics.values())
     result.claims = [
-        Claim(result.id, "GBP recovers the image at every depth", "smallest r(GBP, x)",
-              min(c[GBP]["r"] for c in columns), RECOVERS, ">="),
-        Claim(result.id, "saliency is noise at every depth", "largest mean |r(saliency, x)|",
-              max(c[SALIENCY]["|r|"] for c in columns), NOISE, "<="),
-        Claim(result.id, "saliency is noise at every depth", "largest SSIM(saliency, x)",
-              max(c[SALIENCY]["ssim"] for c in columns), NOISE, "<="),
+        result.check("GBP recovers the image at every depth", "smallest r(GBP, x)",
+                     min(c[GBP]["r"] for c in columns), RECOVERS, ">="),
+        result.check("saliency is noise at every depth", "largest mean |r(saliency, x)|",
+                     max(c[SALIENCY]["|r|"] for c in columns), NOISE, "<="),
+        result.check("saliency is noise at every depth", "largest SSIM(saliency, x)",
+                     max(c[SALIENCY]["ssim"] for c in columns), NOISE, "<="),
     ]
     return result
 
 
 def _noise_claims(
-    experiment_id: str, column: dict[str, dict[str, float]], method: str
+    result: ExperimentResult, column: dict[str, dict[str, float]], method: str
 ) -> list[Claim]:
     label = LABELS[method]
     return [
-        Claim(experiment_id, f"{label} is noise", f"mean |r({label}, x)|", column[method]["|r|"],
-              NOISE, "<="),
-        Claim(experiment_id, f"{label} is noise", f"SSIM({label}, x)", column[method]["ssim"],
-              NOISE, "<="),
+        result.check(f"{label} is noise", f"mean |r({label}, x)|", column[method]["|r|"],
+                     NOISE, "<="),
+        result.check(f"{label} is noise", f"SSIM({label}, x)", column[method]["ssim"],
+                     NOISE, "<="),
     ]
 
 

@@ -1,5 +1,12 @@
-"""Run the paper's experiments and write what they measured: a figure per experiment,
-``claims.json`` and ``claims.md``. What ``backprop-lens reproduce`` does."""
+"""Run the paper's experiments and write what they measured: a figure per experiment and
+model, ``claims.json``, ``claims.md`` and ``metrics.json``. What ``backprop-lens reproduce``
+does.
+
+Each experiment id runs in the paper's setting (``EXPERIMENTS``: random networks, or the
+shapes CNN for the trained-network experiments); the trained-network experiments then run
+again on EfficientNet-Lite0 with the sample photos (``ON_IMAGENET``). A run is filed under
+its key: the experiment id for the first, ``<id>-<model>`` for the others.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import recovery, shapes
+from . import imagenet, recovery, shapes
 from .claims import Claim
 from .inputs import budget
 from .results import ExperimentResult
@@ -27,6 +34,13 @@ EXPERIMENTS: dict[str, Callable[..., ExperimentResult]] = {
     "class_sensitivity": shapes.class_sensitivity,
     "adversarial": shapes.adversarial,
     "partial_training": shapes.partial_training,
+}
+
+#: The trained-network experiments on a real ImageNet network, run after the paper's setting.
+ON_IMAGENET: dict[str, Callable[..., ExperimentResult]] = {
+    "class_sensitivity": imagenet.class_sensitivity,
+    "adversarial": imagenet.adversarial,
+    "partial_training": imagenet.partial_training,
 }
 
 
@@ -59,12 +73,14 @@ def reproduce(
     out: str | Path, quick: bool = False, only: Sequence[str] | None = None,
     progress: bool = True,
 ) -> list[Claim]:
-    """Run the experiments (all, or ``only`` those ids: a list, or ``"id,id"``), write
-    ``<id>.png`` for each, ``claims.json`` and ``claims.md`` into ``out``; return the claims.
-    ``metrics.json`` holds every number measured, with each experiment's setting.
+    """Run the experiments (all, or ``only`` those ids: a list, or ``"id,id"``), each on
+    every model it runs on (see the module doc); write a figure per run (``<id>.png``,
+    ``<id>-<model>.png``), ``claims.json``, ``claims.md`` and ``metrics.json`` into ``out``;
+    return the claims. ``metrics.json`` holds every number measured, by run key: the model,
+    the setting, the metrics and the claims.
 
     ``quick``: smaller inputs and fewer images (a smoke test; its numbers are not the paper's
-    setting). ``progress``: a progress bar on stderr.
+    setting). ``progress``: a progress bar on stderr, one step per experiment id.
     """
     if isinstance(only, str):
         only = only.split(",")
@@ -77,12 +93,16 @@ def reproduce(
                disable=not progress)
     for experiment_id in bar:
         bar.set_postfix_str(experiment_id)
-        start = time.perf_counter()
-        result = EXPERIMENTS[experiment_id](quick=quick)
-        result.save_figure(folder / f"{experiment_id}.png")
-        seconds[experiment_id] = time.perf_counter() - start
-        claims.extend(result.claims)
-        measured[experiment_id] = {"setting": result.setting, "metrics": result.metrics}
+        for n, run in enumerate(runs(experiment_id)):
+            start = time.perf_counter()
+            result = run(quick=quick)
+            key = f"{experiment_id}-{result.model}" if n else experiment_id
+            result.save_figure(folder / f"{key}.png")
+            seconds[key] = time.perf_counter() - start
+            claims.extend(result.claims)
+            measured[key] = {"model": result.model, "setting": result.setting,
+                             "metrics": result.metrics,
+                             "claims": [c.as_dict() for c in result.claims]}
     _write_json(folder / "claims.json", [c.as_dict() for c in claims])
     _write_json(folder / "metrics.json", measured)
     summary = (f"{sum(c.holds for c in claims)} of {len(claims)} claims hold "
@@ -92,18 +112,31 @@ def reproduce(
     return claims
 
 
+def runs(experiment_id: str) -> list[Callable[..., ExperimentResult]]:
+    """The functions that run ``experiment_id``, the paper's setting first."""
+    extra = ON_IMAGENET.get(experiment_id)
+    return [EXPERIMENTS[experiment_id], *([extra] if extra else [])]
+
+
 def claims_table(claims: Sequence[Claim]) -> str:
-    """The claims as a Markdown table: holds or fails, as measured."""
+    """The claims as a Markdown table, the model measured first: holds or fails, as
+    measured."""
     return "\n".join([
-        "| id | claim | metric | value | threshold | holds |",
-        "|---|---|---|---|---|---|",
-        *(f"| `{c.id}` | {_cell(c.claim)} | {_cell(c.metric)} | {c.value:.3f} | "
-          f"{c.condition()} | {'yes' if c.holds else '**no**'} |" for c in claims),
+        "| model | id | claim | metric | value | threshold | holds |",
+        "|---|---|---|---|---|---|---|",
+        *(f"| {_code(c.model)} | `{c.id}` | {_cell(c.claim)} | {_cell(c.metric)} | "
+          f"{c.value:.3f} | {c.condition()} | {'yes' if c.holds else '**no**'} |"
+          for c in claims),
     ]) + "\n"
 
 
 def _write_json(path: Path, content: object) -> None:
     path.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+def _code(names: str) -> str:
+    """Model names as code in a table cell (``a, b`` → `` `a`, `b` ``); a dash for none."""
+    return ", ".join(f"`{name}`" for name in names.split(", ")) if names else "—"
 
 
 def _cell(text: str) -> str:

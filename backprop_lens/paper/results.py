@@ -30,7 +30,8 @@ class ExperimentResult:
     """One experiment, measured.
 
     ``maps[column][method]`` holds the maps of every image (N, C, H, W); ``metrics`` the means
-    over those images (see :data:`Metrics`); ``claims`` the checks, holds or fails as measured.
+    over those images (see :data:`Metrics`); ``claims`` the checks, holds or fails as measured;
+    ``model`` the name(s) of the network(s) measured, which each claim carries too.
     """
 
     id: str
@@ -40,6 +41,11 @@ class ExperimentResult:
     metrics: Metrics
     claims: list[Claim]
     grid: PictureGrid = field(repr=False)
+    model: str = ""
+
+    def check(self, claim: str, metric: str, value: float, threshold: float, op: str) -> Claim:
+        """A claim of this experiment on this model: ``value op threshold``."""
+        return Claim(self.id, claim, metric, value, threshold, op, self.model)
 
     @property
     def holds(self) -> bool:
@@ -53,7 +59,8 @@ class ExperimentResult:
     def header(self, width: int = HEADER_WRAP) -> list[str]:
         """The figure's title lines: the experiment, its setting, and each claim with its
         verdict and measured value, wrapped at ``width`` characters."""
-        lines = [f"{self.id}: {self.title}", *textwrap.wrap(self.setting, width)]
+        name = f"{self.id} on {self.model}" if self.model else self.id
+        lines = [f"{name}: {self.title}", *textwrap.wrap(self.setting, width)]
         for claim in self.claims:
             verdict = "holds" if claim.holds else "FAILS"
             lines.extend(textwrap.wrap(f"[{verdict}] {claim.claim}: {claim.metric} = "
