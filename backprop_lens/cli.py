@@ -99,7 +99,78 @@ def _run_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (register_reproduce, register_publish)
+def register_stats(subparsers: Subparsers) -> None:
+    from .engine import METHODS
+    from .stats import ENGINES
+
+    parser = subparsers.add_parser(
+        "stats", help="measure the methods over a data set; rows to Parquet, a summary",
+        description="Compute, for every image, model and method, image recovery, class "
+                    "sensitivity, localisation (images with masks) and optionally stability "
+                    "under cascading randomisation and PGD; write the rows to a Parquet folder "
+                    "as they come (run again to resume) and print the summary per model and "
+                    "method with bootstrap 95%% intervals (also written beside --out).")
+    parser.add_argument("--model", action="append", required=True, metavar="NAME",
+                        help="a zoo model (repeat for several)")
+    parser.add_argument("--images", required=True, metavar="SOURCE",
+                        help="a folder (labels from sub-folders), an image file, "
+                             "shapes:N[:SEED] or samples")
+    parser.add_argument("--out", required=True, metavar="RESULTS.parquet",
+                        help="the results folder (resumed when it exists)")
+    parser.add_argument("--methods", type=_names, default=list(METHODS), metavar="M[,M]",
+                        help=f"methods (default: all of {', '.join(METHODS)})")
+    parser.add_argument("--targets", type=_targets, default="top5", metavar="topK|label|C[,C]",
+                        help="each image's K top classes (default top5), its label, or "
+                             "class indices")
+    parser.add_argument("--cascade", action="store_true",
+                        help="also measure stability under cascading randomisation")
+    parser.add_argument("--pgd", action="store_true", help="also measure stability under PGD")
+    parser.add_argument("--engine", choices=ENGINES, default="local")
+    parser.add_argument("--address", metavar="auto|ray://HOST:PORT",
+                        help="the Ray cluster (default: a local Ray on 127.0.0.1)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="decoding processes (local) or model actors (Ray)")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="images per forward pass")
+    parser.add_argument("--device", metavar="DEVICE", help="e.g. cuda (default: the CPU)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(run=_run_stats)
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _targets(text: str) -> str | list[int]:
+    if text[:1].isdigit():
+        try:
+            return [int(part) for part in _names(text)]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected class indices like 1,2,3; got {text!r}") from None
+    return text
+
+
+def _run_stats(args: argparse.Namespace) -> int:
+    from . import stats
+
+    try:
+        result = stats.run(args.model, args.images, methods=args.methods, targets=args.targets,
+                           out=args.out, engine=args.engine, cascade=args.cascade, pgd=args.pgd,
+                           batch_size=args.batch_size, workers=args.workers, device=args.device,
+                           address=args.address, progress=not args.no_progress)
+    except (ValueError, TypeError, ConnectionError, ImportError) as error:
+        print(f"backprop-lens stats: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"backprop-lens stats: interrupted; the rows written so far are in {args.out}. "
+              "Run the same command again to resume.", file=sys.stderr)
+        return 130
+    print(result)
+    return 0
+
+
+SUBCOMMANDS: tuple[Callable[[Subparsers], None], ...] = (register_reproduce, register_publish,
+                                                         register_stats)
 
 
 def build_parser() -> argparse.ArgumentParser:
