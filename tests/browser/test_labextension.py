@@ -258,7 +258,10 @@ def test_settings_change_the_generated_cell_and_refuse_bad_values(
     open_lab(jupyter_server, page.page, folder)
     # The Settings Editor lists the extension under its title.
     page.page.evaluate("() => window.jupyterapp.commands.execute('settingeditor:open')")
-    expect(page.page.locator(".jp-PluginList")).to_contain_text("Backprop Lens")
+    # It loads every plugin's schema first: give it time on a busy machine.
+    listed = page.page.locator(".jp-PluginList").get_by_text("Backprop Lens", exact=True)
+    expect(listed).to_be_visible(timeout=PAGE_TIMEOUT_S * 1000)
+    expect(page.page.get_by_text("Default model", exact=True)).to_be_visible()
 
     for raw, field in (('{"defaultModel": "no_such_model"}', "defaultModel"),
                        ('{"topK": 0}', "topK"), ('{"encoding": "gif"}', "encoding"),
