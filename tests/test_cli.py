@@ -12,6 +12,7 @@ import pytest
 
 from backprop_lens.cli import main
 from backprop_lens.paper import EXPERIMENTS
+from backprop_lens.paper.reproduce import ON_IMAGENET
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -54,6 +55,30 @@ def test_each_experiment_gives_a_figure_and_a_finite_claim(
     for claim in claims:
         assert set(claim) == {"id", "claim", "metric", "value", "threshold", "op", "holds"}
         assert math.isfinite(claim["value"]) and isinstance(claim["holds"], bool)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment_id", list(ON_IMAGENET))
+def test_trained_network_experiments_also_run_on_efficientnet(
+    quick_run: tuple[Path, int, str, str], experiment_id: str
+) -> None:
+    out = quick_run[0]
+    key = f"{experiment_id}-efficientnet_lite0"
+    assert (out / f"{key}.png").read_bytes().startswith(PNG_SIGNATURE)
+    runs = json.loads((out / "metrics.json").read_text("utf-8"))
+    assert runs[experiment_id]["model"] == "shapes_cnn"
+    run = runs[key]
+    assert run["model"] == "efficientnet_lite0" and "sample photos" in run["setting"]
+    assert run["claims"] and all(c["id"] == experiment_id and math.isfinite(c["value"])
+                                 for c in run["claims"])
+    table = (out / "claims.md").read_text("utf-8")
+    assert table.startswith("| model | id | claim |")
+    for model, claims in (("efficientnet_lite0", run["claims"]),
+                          ("shapes_cnn", runs[experiment_id]["claims"])):
+        rows = [line for line in table.splitlines()
+                if line.startswith(f"| `{model}` | `{experiment_id}` |")]
+        assert len(rows) == len(claims)
+        assert all(row.endswith(("| yes |", "| **no** |")) for row in rows)
 
 
 def test_only_runs_the_chosen_experiments(tmp_path: Path) -> None:

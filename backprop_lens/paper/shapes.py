@@ -105,7 +105,7 @@ def adversarial(
         images = data.shapes.generate(CANDIDATES_PER_IMAGE * chosen.flipped_images,
                                       seed=ADVERSARIAL_SEED).images
         source = f"candidates (data.shapes seed {ADVERSARIAL_SEED})"
-    return attack_experiment(spec, as_inputs(spec, list(images)), source,
+    return attack_experiment(spec, as_inputs(spec, list(images)), f"{len(images)} {source}",
                              limit=chosen.flipped_images)
 
 

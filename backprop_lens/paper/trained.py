@@ -98,8 +98,8 @@ def attack_experiment(
     """PGD on every input of ``x``; the maps of those whose prediction flips (the first
     ``limit`` of them; all when ``None``), clean and attacked, each for its own top class.
 
-    ``candidates`` says what ``x`` holds, for the setting. Raises ``ValueError`` when no
-    prediction flips.
+    ``candidates`` says what ``x`` holds (e.g. "7 sample photos"), for the setting. Raises
+    ``ValueError`` when no prediction flips.
     """
     eps = pixels_to_input_units(spec, EPS_PIXELS)
     step = pixels_to_input_units(spec, STEP_PIXELS)
@@ -116,9 +116,9 @@ def attack_experiment(
         f"the first {len(flipped)} are used"
     result = ExperimentResult(
         "adversarial", "an attack flips the prediction; GBP's map barely changes",
-        f"{spec.description}; L∞ PGD, ε = {EPS_PIXELS:g}/255, step {STEP_PIXELS:g}/255, "
-        f"{PGD_STEPS} steps; it flipped {sum(report.flipped)} of {len(report.flipped)} "
-        f"{candidates}, {used}; target: each input's top class",
+        f"{spec.description}; {candidates}; L∞ PGD, ε = {EPS_PIXELS:g}/255, step "
+        f"{STEP_PIXELS:g}/255, {PGD_STEPS} steps; it flipped {sum(report.flipped)} of "
+        f"{len(report.flipped)}, {used}; target: each input's top class",
         {"clean": clean, "adversarial": attacked}, {"clean vs adversarial": metrics}, [],
         _adversarial_grid(spec, x, x_adv, clean, attacked, names), spec.name)
     result.claims = [result.check(
