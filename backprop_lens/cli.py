@@ -22,13 +22,17 @@ def register_reproduce(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "reproduce", help="run the paper's experiments; write figures and the claims table",
         description="Run the experiments of Nie, Zhang & Patel (ICML 2018) and write one PNG "
-                    "figure per experiment, claims.json, claims.md and metrics.json into "
-                    "--out. Every claim is reported as measured, holds or fails.")
+                    "figure per experiment and model, claims.json, claims.md and metrics.json "
+                    "into --out. The trained-network experiments (class_sensitivity, "
+                    "adversarial, partial_training) run on the shapes CNN and on "
+                    "EfficientNet-Lite0 with the sample photos. Every claim is reported as "
+                    "measured, holds or fails.")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     parser.add_argument("--quick", action="store_true",
                         help="smaller inputs and fewer images: a smoke test of a few minutes")
     parser.add_argument("--only", type=_id_list, metavar="ID[,ID]",
-                        help=f"run only these experiments: {', '.join(EXPERIMENTS)}")
+                        help=f"run only these experiments (each on all its models): "
+                             f"{', '.join(EXPERIMENTS)}")
     parser.set_defaults(run=_run_reproduce)
 
 
