@@ -109,12 +109,3 @@ export function perturbationText(largest: number): string {
   if (!(largest > 0)) return "no perturbation";
   return `perturbation: grey = none, full range = ±${largest.toFixed(1)} of 255 pixel steps`;
 }
-
-/** The attack's outcome in words. */
-export function attackText(report: Record<string, unknown>, classes: readonly string[]): string {
-  if (report.cancelled === true) return "attack cancelled";
-  if (typeof report.before !== "number" || typeof report.after !== "number") return "";
-  const name = (index: number) => classes[index] ?? String(index);
-  const method = String(report.method ?? "").toUpperCase();
-  return `${method}: ${name(report.before)} → ${name(report.after)}`;
-}

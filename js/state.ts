@@ -1,7 +1,21 @@
 // Pure functions from the widget's synced state to what the view shows. No DOM here, so that
 // every rule of the view is unit-tested (js/tests/state.test.ts).
-
 export const OUTPUT = "output";
+
+/** How a method is labelled and coloured everywhere (the `method_styles` trait). */
+export interface MethodStyle {
+  label: string;
+  colour: string;
+}
+
+/** The `crop` trait (backprop_lens/widget/notes.py): how the picture became the input. */
+export interface Crop {
+  width?: number;
+  height?: number;
+  box?: number[];
+  cropped?: boolean;
+  picture?: DataView;
+}
 
 export interface MapEntry {
   image: DataView;
@@ -48,6 +62,11 @@ export interface LensState {
   prediction_shift: number;
   attacking: boolean;
   attack_report: Record<string, unknown>;
+  // What the view says in words (./notes.ts, backprop_lens/widget/notes.py).
+  method_styles: Record<string, MethodStyle>;
+  crop: Crop;
+  layer_notes: Record<string, string>;
+  show_hint: boolean;
 }
 
 /** Python's trait defaults. A page made by ipywidgets' embed drops every value equal to its
@@ -81,6 +100,10 @@ export const DEFAULTS: LensState = {
   prediction_shift: 0,
   attacking: false,
   attack_report: {},
+  method_styles: {},
+  crop: {},
+  layer_notes: {},
+  show_hint: true,
 };
 
 /** Whether the view can ask the kernel for maps: "unknown" until the kernel answers its first
@@ -136,7 +159,9 @@ export function targetLabel(
     const name = state.classes[target] ?? String(target);
     return `${name} · p = ${score.toFixed(3)}`;
   }
-  return `channel ${target} · activation ${Number.isFinite(score) ? score.toPrecision(3) : "?"}`;
+  const count = ranked(state, layer).length;
+  const activation = Number.isFinite(score) ? score.toPrecision(3) : "?";
+  return `channel ${target} of ${count} (unnamed) · activation ${activation}`;
 }
 
 /** What choosing slider position `position` on the layer slider selects: a new layer starts at

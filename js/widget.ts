@@ -3,7 +3,6 @@
 // `shared_scale`; everything shown is derived from the model's state by ./state.ts.
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import {
-  attackText,
   MODE_NAMES,
   perturbationText,
   type Point,
@@ -13,7 +12,9 @@ import {
   strokeMessage,
   toInput,
 } from "./canvas";
+import { annotations, paintMethod } from "./annotations";
 import { imageUrl } from "./codecs";
+import { attackText } from "./notes";
 import { isMapsMessage, MapStore } from "./mapstore";
 import {
   DEFAULTS,
@@ -41,7 +42,8 @@ type Model = AnyModel<LensState>;
 const REDRAWN_BY = [
   "method", "target", "layer", "status", "progress", "shared_scale", "targets", "layers",
   "classes", "model_name", "note", "perturbed", "similarity", "similarity_metric", "undo_depth",
-  "attacking", "attack_report", "perturbation_scale",
+  "attacking", "attack_report", "perturbation_scale", "sensitivity", "crop", "layer_notes",
+  "show_hint", "method_styles",
 ] as const;
 
 /** The prefix of the keys of the clean input's maps (see explorer.py). */
@@ -169,6 +171,8 @@ function render({ model, el }: RenderProps<LensState>) {
   sharedRow.append(shared, sharedLabel);
   const controls = element("div", { className: "bl-controls" });
   controls.append(methods, target.row, layer.row, sharedRow);
+  const notes = annotations((show) => choose({ show_hint: show })); // ./annotations.ts
+  controls.append(notes.layerNote);
 
   const inputView = element("img", { alt: "input image" }, "input-view");
   const canvas = element("canvas", { className: "bl-canvas", width: 1, height: 1 }, "perturb-canvas");
@@ -179,7 +183,9 @@ function render({ model, el }: RenderProps<LensState>) {
   const mapView = element("img", { alt: "map" }, "map-view");
   const mapCaption = element("figcaption");
   const main = element("div", { className: "bl-main" });
-  main.append(figure(inputFrame, inputCaption), figure(mapView, mapCaption));
+  const inputFigure = figure(inputFrame, inputCaption);
+  inputFigure.append(notes.crop);
+  main.append(inputFigure, figure(mapView, mapCaption));
 
   // The perturbation panel: a brush, undo/reset, and attacks.
   const mode = select(STROKE_MODES.map((m) => [m, MODE_NAMES[m]]), "brush-mode");
@@ -204,20 +210,20 @@ function render({ model, el }: RenderProps<LensState>) {
   const epsilonField = labelled("ε (of 255)", epsilon);
   epsilonField.append(epsilonValue);
   attackRow.append(epsilonField, attackMethod, labelled("steps", steps), attackTarget,
-    labelled("only painted region", masked), attack, cancel, attackResult);
+    labelled("only painted region", masked), notes.attackStart, attack, cancel, attackResult);
   const perturbNote = element("div", { className: "bl-note" }, "perturb-note");
   const perturb = element("div", { className: "bl-perturb", role: "group" }, "perturb-controls");
   perturb.setAttribute("aria-label", "Perturbation");
   perturb.append(brushRow, attackRow, perturbNote);
   const perturbControls = [mode, brushSize, strength, undo, reset, showPerturbation, epsilon,
-    attackMethod, steps, attackTarget, masked, attack, cancel];
+    attackMethod, steps, attackTarget, masked, notes.attackStart, attack, cancel];
 
   const compare = element("div", { className: "bl-compare" }, "compare-row");
   const compareClean = element("div", { className: "bl-compare" }, "compare-clean-row");
   let compareImages: HTMLImageElement[] = [];
   let cleanImages: HTMLImageElement[] = [];
   let compareCaptions: HTMLElement[] = [];
-  root.append(header, controls, perturb, main, compare, compareClean);
+  root.append(header, controls, perturb, main, compare, notes.hint, compareClean);
   el.append(root);
 
   const choose = (changes: Partial<LensState>) => {
@@ -246,6 +252,8 @@ function render({ model, el }: RenderProps<LensState>) {
     cleanImages = images(true);
     compareCaptions = read(model, "methods").map((name) =>
       element("figcaption", { textContent: methodName(name) }));
+    compareCaptions.forEach((caption, i) =>
+      paintMethod(caption, read(model, "method_styles"), read(model, "methods")[i]));
     compare.replaceChildren(
       ...read(model, "methods").map((_, i) => figure(compareImages[i], compareCaptions[i])),
     );
@@ -258,6 +266,7 @@ function render({ model, el }: RenderProps<LensState>) {
       ...read(model, "methods").map((name) => {
         const button = ownKeys(element("button", { type: "button", textContent: methodName(name) }));
         button.dataset.method = name;
+        paintMethod(button, read(model, "method_styles"), name);
         button.addEventListener("click", () => choose({ method: name }));
         return button;
       }),
@@ -320,6 +329,7 @@ function render({ model, el }: RenderProps<LensState>) {
 
     compareImages.forEach((img, i) => showMap(img, keys[i], entries[i], filterFor(entries[i])));
     updatePerturbation(state, keys);
+    notes.update(state);
   };
 
   const updatePerturbation = (state: LensState, keys: string[]) => {
@@ -419,6 +429,7 @@ function render({ model, el }: RenderProps<LensState>) {
       steps: steps.valueAsNumber,
       target: attackTarget.value === "" ? null : Number(attackTarget.value),
       masked: masked.checked,
+      start: notes.attackStart.value,
     });
   });
   showPerturbation.addEventListener("change", () => { showInput(); update(); });
@@ -488,6 +499,7 @@ function render({ model, el }: RenderProps<LensState>) {
     model.off("msg:custom", onMessage);
     for (const [event, listener] of listeners) model.off(event, listener);
     urls.clear();
+    notes.dispose();
   };
 }
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import {
-  attackText,
   covered,
   perturbationText,
   rasterise,
@@ -72,12 +71,5 @@ describe("captions", () => {
     expect(similarityText("SSIM", undefined)).toContain("computing");
     expect(perturbationText(0)).toBe("no perturbation");
     expect(perturbationText(8)).toContain("±8.0 of 255");
-  });
-
-  it("tells what an attack did", () => {
-    const classes = ["circle", "star"];
-    expect(attackText({ method: "pgd", before: 1, after: 0 }, classes)).toBe("PGD: star → circle");
-    expect(attackText({ cancelled: true }, classes)).toBe("attack cancelled");
-    expect(attackText({}, classes)).toBe("");
   });
 });

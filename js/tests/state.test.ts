@@ -59,7 +59,7 @@ describe("sliders", () => {
   });
   it("label classes with probability and channels with activation", () => {
     expect(targetLabel(state, OUTPUT, 0)).toBe("circle · p = 0.200");
-    expect(targetLabel(state, "conv2", 1)).toBe("channel 1 · activation 3.25");
+    expect(targetLabel(state, "conv2", 1)).toBe("channel 1 of 2 (unnamed) · activation 3.25");
   });
   it("start a new layer at its best target", () => {
     expect(layerAt(state, 1)).toEqual({ layer: "conv2", target: 5 });

@@ -1,8 +1,9 @@
-"""The Explorer's perturbation panel in a real browser (JupyterLab and Notebook 7): a mouse
-stroke on ``perturb-canvas`` perturbs exactly the pixels under the brush in the kernel, the
-``attack-button`` changes the prediction and the maps, and ``reset-button`` brings back the
-clean state. The tests share one page and kernel and run in file order (see
-test_explorer_browser.py, whose page helpers they reuse)."""
+"""The Explorer's perturbation panel in a real browser (JupyterLab and Notebook 7), on the shapes
+CNN: a mouse stroke on ``perturb-canvas`` perturbs exactly the pixels under the brush in the
+kernel, the ``attack-button`` changes the prediction and the maps, ``reset-button`` brings back
+the clean state, and the attack row says only what is true (issue 16). The tests share one page
+and kernel and run in file order (see test_explorer_browser.py, whose page helpers they
+reuse)."""
 
 from __future__ import annotations
 
@@ -22,14 +23,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600),
               pytest.mark.usefixtures("explorer_screenshot_on_failure")]
 
 NOTEBOOK = "perturb.ipynb"
-#: The stroke, in input pixels of the 64×64 default picture: a horizontal line on row 20.
+#: The stroke, in input pixels of the shapes CNN's 64×64 picture: a horizontal line on row 20.
 ROW, FIRST_COLUMN, LAST_COLUMN = 20, 16, 40
 
 
 @pytest.fixture(scope="module")
 def explorer(jupyter_server: JupyterServer, browser: Browser) -> Iterator[ExplorerPage]:
     """A page of its own: these tests change the image, which the other module's must not see."""
-    with opened_explorer(jupyter_server, browser, NOTEBOOK) as view:
+    with opened_explorer(jupyter_server, browser, NOTEBOOK, 'model="shapes_cnn"') as view:
         yield view
 
 
@@ -101,7 +102,7 @@ def test_the_attack_button_changes_prediction_and_maps(explorer: ExplorerPage) -
     top = explorer.notebook.python_value('w.targets["output"][0][0]')
     assert top == report["after"] != clean_top, "the prediction must change"
     explorer.wait_for_new_map(before, "the map to change after the attack")
-    expect(explorer.hook("attack-result")).to_contain_text("PGD:")
+    expect(explorer.hook("attack-result")).to_contain_text("PGD untargeted, ε 8/255")
     explorer.assert_stayed_local()
 
 
@@ -116,4 +117,93 @@ def test_the_reset_button_brings_back_the_clean_state(explorer: ExplorerPage) ->
     assert explorer.notebook.python_value("w.similarity") == {}
     explorer.wait_for_new_map(before, "the map to go back to the clean one")
     expect(explorer.hook("compare-clean-row")).to_be_hidden()
+    explorer.assert_stayed_local()
+
+
+def _paint(explorer: ExplorerPage) -> None:
+    """The stroke of the first test, with the brush at full strength."""
+    canvas = explorer.hook("perturb-canvas")
+    box = canvas.bounding_box()
+    assert box is not None
+    explorer.hook("brush-strength").fill("128")
+    mouse = explorer.notebook.page.mouse
+    mouse.move(box["x"] + (FIRST_COLUMN + 0.5) / 64 * box["width"],
+               box["y"] + (ROW + 0.5) / 64 * box["height"])
+    mouse.down()
+    mouse.move(box["x"] + (LAST_COLUMN + 0.5) / 64 * box["width"],
+               box["y"] + (ROW + 0.5) / 64 * box["height"], steps=12)
+    mouse.up()
+    _settled(explorer, "w.perturbed", "the stroke to reach the kernel")
+
+
+def test_undo_to_the_clean_image_clears_the_attack_row(explorer: ExplorerPage) -> None:
+    assert not explorer.notebook.python_value("w.perturbed"), "this test starts clean"
+    explorer.hook("attack-method").select_option("pgd")
+    explorer.hook("attack-button").click()
+    _settled(explorer, 'w.attack_report.get("after") is not None', "the attack to finish")
+    expect(explorer.hook("attack-result")).to_contain_text("PGD untargeted")
+    explorer.hook("undo-button").click()
+    _settled(explorer, "not w.perturbed", "the undo to reach the kernel")
+    assert explorer.notebook.python_value("w.attack_report") == {}
+    expect(explorer.hook("attack-result")).to_have_text("")
+    explorer.assert_stayed_local()
+
+
+def test_a_targeted_attack_that_missed_says_so(explorer: ExplorerPage) -> None:
+    unlikely = explorer.notebook.python_value('w.targets["output"][-1][0]')
+    name = explorer.notebook.python_value(f"w.classes[{unlikely}]")
+    explorer.hook("attack-method").select_option("fgsm")
+    explorer.hook("epsilon-slider").fill("1")
+    explorer.hook("attack-target").select_option(str(unlikely))
+    explorer.hook("attack-button").click()
+    report = _settled(explorer, 'w.attack_report.get("after") is not None and w.attack_report',
+                      "the targeted attack to finish")
+    assert report["target"] == unlikely and not report["success"]
+    result = explorer.hook("attack-result")
+    expect(result).to_contain_text(f"FGSM targeted toward {name}, ε 1/255")
+    expect(result).to_contain_text(f"missed: still not {name}")
+    explorer.hook("reset-button").click()
+    _settled(explorer, "not w.perturbed", "the reset to reach the kernel")
+    expect(result).to_have_text("")
+    explorer.hook("attack-target").select_option("")
+    explorer.hook("epsilon-slider").fill("8")
+    explorer.assert_stayed_local()
+
+
+def test_the_attack_start_is_visible_and_undo_brings_the_painting_back(
+    explorer: ExplorerPage,
+) -> None:
+    start = explorer.hook("attack-start")
+    expect(start).to_have_value("clean")
+    expect(start.locator("option:checked")).to_have_text("from the clean image (default)")
+    _paint(explorer)
+    painted = explorer.notebook.python_value("w.perturbation_scale")
+    assert painted > 100, painted
+    note = explorer.hook("perturb-note")
+    expect(note).to_contain_text(f"±{painted:.1f} of 255")
+    explorer.hook("attack-method").select_option("fgsm")
+    explorer.hook("attack-button").click()  # from the clean image: the painting goes…
+    _settled(explorer, 'w.attack_report.get("start") == "clean"', "the attack to finish")
+    expect(note).to_contain_text("±8.0 of 255")
+    explorer.hook("undo-button").click()  # …and comes back
+    _settled(explorer, "w.perturbation_scale > 100", "the painting to come back")
+    expect(note).to_contain_text(f"±{painted:.1f} of 255")
+    start.select_option("painted")  # from the painted image: the painting stays
+    explorer.hook("attack-button").click()
+    _settled(explorer, 'w.attack_report.get("start") == "painted"', "the attack to finish")
+    assert explorer.notebook.python_value("w.perturbation_scale") > 100
+    expect(explorer.hook("attack-result")).to_contain_text("from the painted image")
+    start.select_option("clean")
+    explorer.hook("reset-button").click()
+    _settled(explorer, "not w.perturbed", "the reset to reach the kernel")
+    explorer.assert_stayed_local()
+
+
+def test_a_flat_layer_says_why_its_maps_are_flat(explorer: ExplorerPage) -> None:
+    explorer.notebook.run_in_new_cell('w.layer = "conv1"')
+    _settled(explorer, 'w.layer == "conv1"', "w.layer == 'conv1'")
+    note = explorer.hook("layer-note")
+    expect(note).to_contain_text("Every map at conv1 is flat, for any image and class")
+    explorer.notebook.run_in_new_cell('w.layer = "output"')
+    _settled(explorer, 'w.layer == "output"', "w.layer == 'output'")
     explorer.assert_stayed_local()
