@@ -21,6 +21,7 @@ from .settings import (
     check_methods,
     check_models,
     check_targets,
+    check_targets_fit,
     model_name,
     resolve_model,
 )
@@ -107,6 +108,8 @@ def run(
                         cascade=_flag(cascade, "cascade"), pgd=_flag(pgd, "pgd"))
     source = open_source(images)
     specs = [resolve_model(model) for model in chosen]
+    for spec, name in zip(specs, settings.models, strict=True):
+        check_targets_fit(settings.targets, spec, name)
     size = max(spec.input_size[0] * spec.input_size[1] * spec.channels for spec in specs)
     batch = _positive(batch_size, "batch_size",
                       default=max(1, min(MAX_BATCH, BATCH_ELEMENTS // size)))

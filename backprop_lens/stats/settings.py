@@ -144,9 +144,6 @@ def targets_for(
     n, n_classes = logits.shape
     problems: list[str | None] = [None] * n
     if isinstance(targets, tuple):
-        if max(targets) >= n_classes:
-            raise ValueError(f"targets: class {max(targets)} is out of range for a model with "
-                             f"{n_classes} classes")
         return torch.tensor([list(targets)] * n, device=logits.device), problems
     if targets == "label":
         column = []
@@ -156,9 +153,16 @@ def targets_for(
                                else f"label {label} is out of range for {n_classes} classes")
             column.append(0 if problems[i] else label)
         return torch.tensor(column, device=logits.device)[:, None], problems
-    k = int(targets[3:])
-    if k > n_classes:
-        raise ValueError(f"targets={targets!r} asks for more classes than the model has "
+    return logits.topk(int(targets[3:]), dim=1).indices, problems
+
+
+def check_targets_fit(targets: str | tuple[int, ...], spec: LensModel, name: str) -> None:
+    """Class indices and top-K counts must exist in each model (checked before any work)."""
+    n_classes = len(spec.classes)
+    if isinstance(targets, tuple) and max(targets) >= n_classes:
+        raise ValueError(f"targets: class {max(targets)} is out of range for model {name!r} "
+                         f"({n_classes} classes)")
+    if isinstance(targets, str) and targets != "label" and int(targets[3:]) > n_classes:
+        raise ValueError(f"targets={targets!r} asks for more classes than model {name!r} has "
                          f"({n_classes})")
-    return logits.topk(k, dim=1).indices, problems
 

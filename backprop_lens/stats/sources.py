@@ -8,8 +8,8 @@
   the folder.
 - one image file, or a list of them. Ids: the paths as given.
 - ``"shapes:N"`` or ``"shapes:N:SEED"``: ``data.shapes.generate(N, seed=SEED)``, with labels
-  and object masks. Ids: ``shapes:SEED:INDEX``; the first N images of a seed are the same for
-  any larger N, so a bigger run resumes a smaller one.
+  and object masks. Ids: ``shapes:N:SEED/INDEX`` (N is part of the id: the images a seed gives
+  depend on N, so ``shapes:64`` and ``shapes:1000`` are different images).
 - ``"samples"``: the package's sample photos (``data.sample_images()``), labelled with their
   ImageNet class where they have one. Ids: the sample names.
 - a ``torch.utils.data.Dataset`` whose items are a picture, ``(picture, label)``,
@@ -117,7 +117,7 @@ class ShapesSource(Source):
 
     @property
     def ids(self) -> list[str]:
-        return [f"shapes:{self.seed}:{i}" for i in range(self.n)]
+        return [f"shapes:{self.n}:{self.seed}/{i}" for i in range(self.n)]
 
     @cached_property
     def _batch(self) -> data.shapes.ShapesBatch:
