@@ -126,10 +126,13 @@ function activate(
   // The browser the user is looking at (JupyterLab may show several), else the default one.
   const browser = (): FileBrowser | null =>
     browserFactory?.tracker.currentWidget ?? defaultBrowser ?? null;
+  // The one picture selected in that browser, if that is what is selected.
   const selectedImage = (): string | undefined => {
-    const selected = browser() ? Array.from(browser()!.selectedItems()) : [];
-    return selected.length === 1 && selected[0].type !== 'directory' && isImagePath(selected[0].path)
-      ? selected[0].path
+    const current = browser();
+    const selected = current ? Array.from(current.selectedItems()) : [];
+    const [item] = selected;
+    return selected.length === 1 && item.type !== 'directory' && isImagePath(item.path)
+      ? item.path
       : undefined;
   };
   const folderOf = (args: ReadonlyPartialJSONObject, fallback: string): string =>
@@ -141,7 +144,7 @@ function activate(
   app.commands.addCommand(CommandIDs.newExplorer, {
     label: args => (args.isLauncher ? 'Backprop Lens' : 'New Backprop Lens Explorer'),
     caption: 'A new notebook with a Backprop Lens Explorer: saliency, DeconvNet, guided backprop',
-    icon: args => (args.isPalette ? undefined : lensIcon),
+    icon: lensIcon,
     execute: async args => {
       try {
         return await createExplorerNotebook(app, folderOf(args, ''), await current());
