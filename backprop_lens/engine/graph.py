@@ -109,7 +109,7 @@ def classify(node: Node) -> Rectifier | str | None:
         if _is_zero(low) and high > 0:
             return Rectifier(node, _cap(high), strict_mask=True)
         return f"hardtanh ({low}, {high})"
-    if base in ("ClampMin", "Clamp") and name != "ClampBackward0":  # ClampBackward0: tensor bounds
+    if name in ("ClampMinBackward0", "ClampBackward1"):  # number bounds (others: tensors)
         low = node._saved_min
         high = getattr(node, "_saved_max", None)
         if _is_zero(low) and (high is None or high > 0):
