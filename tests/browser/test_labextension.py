@@ -15,6 +15,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +28,7 @@ from browser.harness import (
     PAGE_TIMEOUT_S,
     GuardedPage,
     JupyterServer,
+    NotebookPage,
     Pixels,
     poll_until,
     save_screenshot,
@@ -64,6 +66,23 @@ _JS_CODE_CELLS = """(path) => {
       errors: cell.model.outputs.toJSON().filter(o => o.output_type === 'error')
         .map(o => o.ename + ': ' + o.evalue),
     }));
+  }
+  return null;
+}"""
+
+# Append a code cell, run it as a user would, and return its outputs as the page holds them.
+_JS_RUN_CELL_OUTPUTS = """async ([path, code]) => {
+  const app = window.jupyterapp;
+  for (const panel of app.shell.widgets('main')) {
+    if (!panel.context || panel.context.path !== path) continue;
+    const notebook = panel.content;
+    const index = notebook.model.cells.length;
+    notebook.model.sharedModel.insertCell(index, {cell_type: 'code', source: code});
+    app.shell.activateById(panel.id);
+    notebook.activeCellIndex = index;
+    notebook.deselectAll();
+    await app.commands.execute('notebook:run-cell');
+    return notebook.widgets[index].model.outputs.toJSON();
   }
   return null;
 }"""
@@ -340,3 +359,18 @@ def test_notebook7_tree_file_new_and_image_menu_make_and_run_notebooks(
     finally:
         notebook.close()
     assert page.blocked == [], f"requests left localhost: {page.blocked}"
+
+
+def test_lens_magic_shows_an_explorer_and_bad_arguments_in_one_line(
+    notebook_factory: Callable[[str, list[str]], NotebookPage], page: GuardedPage,
+) -> None:
+    notebook = notebook_factory("lens-magic.ipynb", ["%load_ext backprop_lens", "%lens"])
+    notebook.run_all_cells()
+    map_view = page.page.locator('[data-testid="map-view"]')
+    expect(map_view).to_have_attribute("src", timeout=RUN_TIMEOUT_S * 1000)
+    pixels = Pixels(**map_view.evaluate(JS_IMAGE_PIXELS))
+    assert pixels.colours > 10, pixels
+    outputs = page.page.evaluate(_JS_RUN_CELL_OUTPUTS, [notebook.path, "%lens no_such_model"])
+    text = "".join(output.get("text", "") for output in outputs)
+    assert text.startswith("UsageError: %lens: MODEL must be a zoo name"), outputs
+    assert len(text.strip().splitlines()) == 1 and "Traceback" not in text, outputs
