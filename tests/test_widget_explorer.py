@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backprop_lens import METHODS, models
+from backprop_lens import models
 from backprop_lens.widget import OUTPUT, Explorer
 from backprop_lens.widget.charts import MAX_NAME, NOW_COLOUR
+from backprop_lens.widget.defaults import DEFAULT_METHODS as METHODS
 from backprop_lens.widget.keys import map_key
 from backprop_lens.widget.names import METHOD_STYLES
 
@@ -203,13 +204,14 @@ def test_the_charts_can_be_read_at_a_notebooks_width(explorer: Explorer) -> None
     for figure in charts.figures:
         names, values = figure.axes
         assert names.side == "left" and names.tick_rotate == 0 and values.side == "bottom"
-        assert figure.fig_margin["left"] >= 120
+        assert figure.fig_margin["left"] >= 100
     # Unperturbed: one colour for every bar; the chosen class is outlined, not recoloured.
     assert bars.orientation == "horizontal" and list(bars.colors) == [NOW_COLOUR]
-    assert bars.color_mode == "group" and bars.unselected_style == {}
+    assert bars.color_mode == "element" and bars.unselected_style == {}  # colour per series
+    assert charts.sensitivity_bars.color_mode == "group"  # colour per bar: per method
     assert "stroke" in bars.selected_style and "fill" not in bars.selected_style
     # The chart of what moved waits, hidden, until something is perturbed.
-    assert charts.movement.layout.display == "none"
+    assert charts.movement not in charts.box.children
     assert [figure.layout.max_width for figure in charts.figures] == ["400px"] * 3
 
 
@@ -242,7 +244,7 @@ def test_displaying_shows_the_widget_and_its_charts_once_the_view_is_up() -> Non
     deadline = time.monotonic() + 60
     while not slot.children and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert list(slot.children) == explorer.charts.figures
+    assert list(slot.children) == explorer.charts.figures[:2]  # what moved: once perturbed
     assert explorer.layout_box is explorer._box
 
 

@@ -14,9 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from backprop_lens import METHODS, models
+from backprop_lens import models
 from backprop_lens.widget import OUTPUT, Explorer
 from backprop_lens.widget.charts import CLEAN_COLOUR, NOW_COLOUR
+from backprop_lens.widget.defaults import DEFAULT_METHODS as METHODS
 from backprop_lens.widget.keys import CLEAN, map_key
 from backprop_lens.widget.perturb import perturbation_picture, prediction_shift
 
@@ -314,13 +315,13 @@ def test_the_charts_show_clean_vs_perturbed(explorer: Explorer) -> None:
     assert list(charts.prediction_line.x) == pytest.approx([explorer.prediction_shift] * 2)
     moved = dict(zip(charts.moves.x, charts.moves.y, strict=True))
     assert moved["Saliency"] > moved["Guided backprop"]
-    assert charts.movement.layout.display is None
+    assert list(charts.box.children) == charts.figures
     assert list(charts.probability_bars.colors) == [NOW_COLOUR, CLEAN_COLOUR]
-    assert charts.probability_bars.display_legend
+    assert charts.probabilities.title == "now (blue) vs clean (grey)"
     explorer.reset()
     assert explorer.wait(60)
     assert np.asarray(charts.probability_bars.y).shape[0] == 1 and len(charts.moves.x) == 0
-    assert charts.movement.layout.display == "none"
+    assert charts.movement not in charts.box.children
     assert list(charts.probability_bars.colors) == [NOW_COLOUR]
 
 

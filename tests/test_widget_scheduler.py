@@ -1,14 +1,25 @@
-"""The widget's job queue and map cache."""
+"""The widget's job queue and map cache, and how an Explorer uses them on layer moves."""
 
 from __future__ import annotations
 
 import threading
 import time
 
+import numpy as np
 import pytest
 
+from backprop_lens import models
 from backprop_lens.render import RenderedMap
-from backprop_lens.widget.scheduler import PRECOMPUTE, VIEW, Job, MapCache, Worker
+from backprop_lens.widget import Explorer
+from backprop_lens.widget.scheduler import (
+    PRECOMPUTE,
+    VIEW,
+    Job,
+    MapCache,
+    Worker,
+    precompute_batches,
+    wanted_at,
+)
 
 
 class Recorder:
@@ -119,3 +130,56 @@ def test_wait_idle_returns_only_after_the_idle_state_is_reported() -> None:
     worker.submit(PRECOMPUTE, "output", "m", (0,))
     assert worker.wait_idle(10)
     assert reported == [False]
+
+
+def test_retain_drops_the_work_of_layers_left_behind_before_it_starts() -> None:
+    recorder = Recorder()
+    worker = recorder.worker()
+    worker.submit(PRECOMPUTE, "output", "first", (0,))
+    assert recorder.started.wait(10)
+    for layer in ("a", "b", "c"):
+        worker.submit(PRECOMPUTE, layer, f"pre-{layer}", (1,))
+    worker.submit(PRECOMPUTE, "output", "pre-output", (2,))
+    worker.submit(PRECOMPUTE, "a", "grid-a", (7,))
+    worker.submit_task(lambda: recorder.ran.append(("task", ())))
+    dropped = worker.retain(wanted_at({"output", "c"}, pinned={"a/7/grid-a"}))
+    assert dropped == 2  # pre-a and pre-b, never started
+    recorder.release.set()
+    assert worker.wait_idle(10)
+    assert [method for method, _ in recorder.ran] == [
+        "first", "task", "pre-c", "pre-output", "grid-a"]
+    assert recorder.states[-1] == (False, 7, 7)  # the dropped jobs count as done
+
+
+def test_inner_layers_are_precomputed_one_map_per_job_and_the_output_in_one_batch() -> None:
+    assert list(precompute_batches("conv", "output", ["s", "g"], (3, 1))) == [
+        ("s", (3,)), ("s", (1,)), ("g", (3,)), ("g", (1,))]
+    assert list(precompute_batches("output", "output", ["s", "g"], (3, 1))) == [
+        ("s", (3, 1)), ("g", (3, 1))]
+
+
+def test_a_burst_of_layer_moves_runs_no_stale_work() -> None:
+    """Five quick layer moves while the worker is busy: only the last layer's maps (and the
+    output's) are computed afterwards, the view's first; nothing of the layers passed over."""
+    spec = models.paper_cnn(n_filters=4, input_size=16, n_classes=3, depth=3)
+    explorer = Explorer(model=spec, image=np.zeros((16, 16, 3), np.uint8), top_k=2)
+    assert explorer.wait(60)
+    ran: list[tuple[int, str]] = []
+    run = explorer._run_job
+
+    def recording(job: Job) -> None:
+        ran.append((job.priority, job.layer))
+        run(job)
+
+    explorer._run_job = recording  # type: ignore[method-assign]
+    explorer._worker._run = recording
+    gate = threading.Event()
+    explorer._worker.submit_task(lambda: gate.wait(30))
+    inner = [entry["name"] for entry in explorer.layers[1:]]
+    assert len(inner) >= 5
+    for layer in inner[:5]:
+        explorer.layer = layer
+    gate.set()
+    assert explorer.wait(60)
+    assert {layer for _, layer in ran} == {inner[4]}
+    assert ran[0][0] == VIEW

@@ -34,9 +34,12 @@ CHOSEN_STYLE = {"stroke": "var(--jp-ui-font-color1, #212121)", "stroke-width": "
 #: Class names longer than this are cut, visibly (…), so that the chart keeps its bars.
 MAX_NAME = 22
 #: Each chart grows from 260 px to 400 px: three fit side by side from ~820 px of output width.
-CHART_LAYOUT = {"flex": "1 1 260px", "min_width": "240px", "max_width": "400px",
+CHART_LAYOUT = {"flex": "1 1 250px", "min_width": "220px", "max_width": "400px",
                 "height": "250px"}
-MARGIN = {"top": 36, "bottom": 44, "left": 128, "right": 16}
+#: Room for class names (``MAX_NAME`` characters) on the left, for the last tick on the right.
+MARGIN = {"top": 36, "bottom": 44, "left": 128, "right": 24}
+#: Method labels need less room than class names.
+METHOD_MARGIN = {**MARGIN, "left": 104}
 #: How long a displayed Explorer waits for its view's first message before building its charts.
 BUILD_DELAY_S = 3.0
 
@@ -81,8 +84,7 @@ class LazyCharts:
         """The charts, built now if they were not yet (and shown in ``slot``)."""
         with self._lock:
             if self._charts is None:
-                self._charts = ExplorerCharts(self._explorer)
-                self.slot.children = tuple(self._charts.figures)
+                self._charts = ExplorerCharts(self._explorer, self.slot)
             return self._charts
 
     def build_soon(self, delay: float = 0.0) -> None:
@@ -103,9 +105,10 @@ class LazyCharts:
 
 
 class ExplorerCharts:
-    """The three charts of one Explorer, kept in step with its traits."""
+    """The charts of one Explorer, kept in step with its traits, shown in ``box``: the first
+    two always, the third while something is perturbed (bqplot cannot draw a hidden figure)."""
 
-    def __init__(self, explorer: ChartedWidget) -> None:
+    def __init__(self, explorer: ChartedWidget, box: ipywidgets.Box) -> None:
         import bqplot
 
         self.explorer = explorer
@@ -113,25 +116,27 @@ class ExplorerCharts:
         self._labels = {m: style["label"] for m, style in styles.items()}
         self._colours = {m: style["colour"] for m, style in styles.items()}
         self.probability_bars = bqplot.Bars(
-            x=[], y=[], orientation="horizontal", type="grouped", color_mode="group",
+            x=[], y=[], orientation="horizontal", type="grouped", color_mode="element",
             scales={"x": bqplot.OrdinalScale(reverse=True), "y": bqplot.LinearScale(min=0, max=1)},
             interactions={"click": "select"}, selected_style=CHOSEN_STYLE, unselected_style={},
-            colors=[NOW_COLOUR], labels=["now"], display_legend=False, padding=0.2,
+            colors=[NOW_COLOUR], labels=["now"], padding=0.2,
         )
         self.probabilities = _figure(self.probability_bars, "top classes", "probability",
                                      testid="chart-probabilities")
         self.sensitivity_bars = _method_bars()
         self.sensitivity = _figure(self.sensitivity_bars, "class sensitivity: computing…",
-                                   "mean L2 distance of the top-k maps",
-                                   testid="chart-sensitivity")
+                                   "mean L2 distance, top-k maps",
+                                   testid="chart-sensitivity", margin=METHOD_MARGIN)
         self.moves = _method_bars(maximum=1.0)
         self.prediction_line = bqplot.Lines(
             x=[], y=[0, 1], colors=[NOW_COLOUR], line_style="dashed", stroke_width=2,
             scales={"x": self.moves.scales["y"], "y": bqplot.LinearScale(min=0, max=1)},
         )
-        self.movement = _figure(self.moves, "what moved", "map: 1 − SSIM · prediction: TV (- -)",
-                                testid="chart-movement", extra=[self.prediction_line])
+        self.movement = _figure(self.moves, "what moved", "map 1 − SSIM; prediction TV (- -)",
+                                testid="chart-movement", extra=[self.prediction_line],
+                                margin=METHOD_MARGIN)
         self.figures = [self.probabilities, self.sensitivity, self.movement]
+        self.box = box
         self._top: list[int] = []
         self.probability_bars.observe(self._bar_selected, "selected")
         explorer.observe(self._show_probabilities, ["targets", "classes", "clean_targets",
@@ -157,8 +162,8 @@ class ExplorerCharts:
             bars.y = rows
             bars.colors = [NOW_COLOUR, CLEAN_COLOUR][: len(rows)]
             bars.labels = ["now", "clean"] if explorer.perturbed else ["now"]
-            bars.display_legend = explorer.perturbed
-        self.probabilities.title = ("top classes: now (blue) vs clean (grey)" if explorer.perturbed
+        # The title is the legend: bqplot's legend box would cover the bars.
+        self.probabilities.title = ("now (blue) vs clean (grey)" if explorer.perturbed
                                     else "top classes")
         self._show_selection()
 
@@ -178,10 +183,12 @@ class ExplorerCharts:
 
     def _show_movement(self, change: Any = None) -> None:
         """Per method, how far its map moved; the dashed line: how far the prediction moved
-        (the paper's result at a glance: saliency moves with it, GBP stays). Hidden until
+        (the paper's result at a glance: saliency moves with it, GBP stays). Shown only while
         something is perturbed."""
         explorer = self.explorer
-        self.movement.layout.display = None if explorer.perturbed else "none"
+        shown = tuple(self.figures if explorer.perturbed else self.figures[:2])
+        if tuple(self.box.children) != shown:
+            self.box.children = shown
         methods = [m for m in explorer.methods if m in explorer.similarity]
         self._show_methods(self.moves, methods,
                            [max(0.0, 1.0 - explorer.similarity[m]) for m in methods])
@@ -210,14 +217,14 @@ def _method_bars(maximum: float | None = None) -> bqplot.Bars:
     import bqplot
 
     return bqplot.Bars(
-        x=[], y=[], orientation="horizontal", color_mode="element", padding=0.3,
+        x=[], y=[], orientation="horizontal", color_mode="group", padding=0.3,
         scales={"x": bqplot.OrdinalScale(reverse=True),
                 "y": bqplot.LinearScale(min=0, max=maximum)},
     )
 
 
 def _figure(bars: bqplot.Bars, title: str, value_label: str, testid: str,
-            extra: Sequence[bqplot.Mark] = ()) -> bqplot.Figure:
+            extra: Sequence[bqplot.Mark] = (), margin: dict[str, int] = MARGIN) -> bqplot.Figure:
     """A chart of horizontal ``bars``: names on the left, values along the bottom."""
     import bqplot
 
@@ -229,8 +236,8 @@ def _figure(bars: bqplot.Bars, title: str, value_label: str, testid: str,
                     tick_style={"font-size": "10px"}),
     ]
     figure = bqplot.Figure(marks=[bars, *extra], axes=axes, title=title,
-                           layout=ipywidgets.Layout(**CHART_LAYOUT), fig_margin=MARGIN,
-                           title_style={"font-size": "13px"}, legend_location="bottom-right")
+                           layout=ipywidgets.Layout(**CHART_LAYOUT), fig_margin=margin,
+                           title_style={"font-size": "13px"})
     figure.add_class(testid)
     return figure
 

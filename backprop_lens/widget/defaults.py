@@ -36,3 +36,8 @@ def default_image(spec: LensModel) -> Any:
     if spec.name.startswith("shapes_cnn"):
         return data.shapes.generate(1, seed=DEFAULT_SHAPES_SEED, objects=2).images[0]
     return data.sample_image(DEFAULT_PHOTO)
+
+
+#: The methods an Explorer compares when not told: the paper's three (``backprop_lens.METHODS``
+#: lists every method the engine offers; ``methods=`` picks others).
+DEFAULT_METHODS = ("saliency", "deconvnet", "guided_backprop")

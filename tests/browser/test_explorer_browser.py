@@ -115,12 +115,13 @@ class ExplorerPage:
 
 @contextmanager
 def opened_explorer(
-    server: JupyterServer, browser: Browser, name: str,
+    server: JupyterServer, browser: Browser, name: str, arguments: str = "",
 ) -> Iterator[ExplorerPage]:
-    """The notebook ``name`` holding ``w = Explorer(); w``, run, with its first map shown."""
+    """The notebook ``name`` holding ``w = Explorer(<arguments>); w``, run, with its first map
+    shown."""
     with guarded_page(browser) as guarded:
         began = time.monotonic()
-        cells = ["from backprop_lens import Explorer\nw = Explorer()\nw"]
+        cells = [f"from backprop_lens import Explorer\nw = Explorer({arguments})\nw"]
         with open_notebook(server, guarded, name, cells) as notebook:
             opened = time.monotonic()
             notebook.run_all_cells()
@@ -147,7 +148,10 @@ def test_default_explorer_shows_input_and_map(explorer: ExplorerPage) -> None:
 
     picture = explorer.pixels("input-view")
     assert picture is not None, "input-view shows no decodable image"
-    assert (picture.width, picture.height) == (64, 64), "the default input is 64×64"
+    assert (picture.width, picture.height) == (224, 224), "EfficientNet-Lite0's input is 224×224"
+    expect(explorer.hook("map-view")).to_be_visible()
+    assert explorer.notebook.python_value("w.model_name") == "efficientnet_lite0"
+    expect(explorer.hook("target-slider").locator("xpath=..")).to_contain_text("Egyptian cat")
     shown = explorer.current_map()
     assert shown.colours > 1, f"the map is a flat image: {shown}"
 
@@ -215,4 +219,155 @@ def test_method_set_in_python_shows_in_buttons(explorer: ExplorerPage) -> None:
         if other != "deconvnet":
             expect(explorer.method_button(other)).not_to_have_attribute("aria-pressed", "true")
     explorer.wait_until_settled(lambda s: s["method"] == "deconvnet", "w.method == 'deconvnet'")
+    explorer.assert_stayed_local()
+
+
+# --- issue 16: what the page says, and charts that can be read --------------------------------
+
+#: The chart layout as the page draws it: per chart, whether any text is cut by the chart's own
+#: box, whether any tick label is rotated, whether the title overlaps a tick label, the chart's
+#: top (same top: same row) and its backgrounds, and the Explorer's background.
+_JS_CHART_LAYOUT = """() => {
+  const overlap = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom
+    && b.top < a.bottom;
+  const explorer = document.querySelector('.backprop-lens');
+  const charts = [...document.querySelectorAll('.bl-charts .bqplot')]
+    .filter((chart) => chart.getBoundingClientRect().width > 0);
+  return {
+    background: getComputedStyle(explorer).backgroundColor,
+    charts: charts.map((chart) => {
+      const box = chart.getBoundingClientRect();
+      const texts = [...chart.querySelectorAll('text')].filter((t) => t.textContent.trim());
+      const ticks = [...chart.querySelectorAll('.tick text')];
+      const title = chart.querySelector('.mainheading');
+      const cut = texts.filter((t) => {
+        const r = t.getBoundingClientRect();
+        return r.width > 0 && (r.left < box.left - 1 || r.right > box.right + 1
+          || r.top < box.top - 1 || r.bottom > box.bottom + 1);
+      }).map((t) => t.textContent);
+      const plot = chart.querySelector('.plotarea_background');
+      return {
+        top: Math.round(box.top),
+        cut,
+        rotated: ticks.filter((t) => /rotate\\((?!0)/.test(t.getAttribute('transform') || ''))
+          .map((t) => t.textContent),
+        titleOverlaps: title ? ticks.filter((t) => overlap(t.getBoundingClientRect(),
+          title.getBoundingClientRect())).map((t) => t.textContent) : [],
+        background: getComputedStyle(chart).backgroundColor,
+        plotBackground: plot ? getComputedStyle(plot).fill : null,
+        ticks: ticks.map((t) => t.textContent),
+        fills: [...chart.querySelectorAll('.bargroup rect, rect.bar')]
+          .map((r) => getComputedStyle(r).fill),
+      };
+    }),
+  };
+}"""
+
+THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+WIDTHS = (1000, 1400)
+METHOD_LABELS = ("Saliency", "DeconvNet", "Guided backprop")
+
+
+def _rgb(hex_colour: str) -> str:
+    red, green, blue = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({red}, {green}, {blue})"
+
+
+def _set_theme(explorer: ExplorerPage, theme: str) -> None:
+    page = explorer.notebook.page
+    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', "
+                  "{theme})", THEMES[theme])
+    page.wait_for_function("(light) => document.body.dataset.jpThemeLight === light",
+                           arg="true" if theme == "light" else "false", timeout=30_000)
+    page.wait_for_timeout(500)  # the theme's stylesheet applied
+
+
+def test_the_view_states_the_centre_crop_of_the_photo(explorer: ExplorerPage) -> None:
+    crop = explorer.hook("crop-note")
+    expect(crop).to_be_visible()
+    expect(crop).to_contain_text("centre crop: the model sees the middle 300×300 of the "
+                                 "451×300 picture")
+    thumbnail = explorer.pixels("crop-view")
+    assert thumbnail is not None and thumbnail.width == 160, thumbnail
+    explorer.assert_stayed_local()
+
+
+def test_the_hint_names_the_papers_finding_and_hides(explorer: ExplorerPage) -> None:
+    explorer.wait_until_settled(lambda s: True, "the top classes' maps")
+    hint = explorer.hook("hint")
+    expect(hint).to_contain_text("Guided backprop and DeconvNet barely change with the class")
+    expect(hint).to_contain_text("class sensitivity here Guided backprop 0.0")
+    explorer.hook("hint-toggle").click()
+    explorer.notebook.wait_for_python_value("w.show_hint", lambda v: v is False,
+                                            what="w.show_hint to turn False")
+    expect(hint).not_to_contain_text("barely change")
+    expect(explorer.hook("hint-toggle")).to_have_text("show the paper's finding")
+    explorer.hook("hint-toggle").click()
+    explorer.notebook.wait_for_python_value("w.show_hint", lambda v: v is True,
+                                            what="w.show_hint to turn True")
+    expect(hint).to_contain_text("barely change with the class")
+    explorer.assert_stayed_local()
+
+
+def test_methods_have_the_same_names_and_colours_in_buttons_and_charts(
+    explorer: ExplorerPage,
+) -> None:
+    styles = explorer.notebook.python_value("w.method_styles")
+    page = explorer.notebook.page
+    page.locator(".bl-charts .chart-sensitivity").first.wait_for(timeout=60_000)
+    for method, style in styles.items():
+        button = explorer.method_button(method)
+        expect(button).to_have_text(style["label"])
+        expect(button).to_have_css("border-left-color", _rgb(style["colour"]))
+    sensitivity = page.locator(".bl-charts .chart-sensitivity").first
+    ticks = sensitivity.locator(".tick text").evaluate_all("ts => ts.map(t => t.textContent)")
+    assert set(METHOD_LABELS) <= set(ticks), ticks
+    fills = sensitivity.locator(".bargroup rect").evaluate_all(
+        "rects => rects.map(r => getComputedStyle(r).fill)")
+    assert sorted(fills) == sorted(_rgb(styles[m]["colour"]) for m in styles), fills
+    explorer.assert_stayed_local()
+
+
+def test_charts_are_legible_in_light_and_dark_at_two_widths(explorer: ExplorerPage) -> None:
+    """Each chart's text inside its box, no rotated ticks, the title clear of the ticks, the
+    two charts of an unperturbed input on one row, and the charts on the Explorer's background;
+    the screenshots are kept as artifacts (the README's come from here)."""
+    page = explorer.notebook.page
+    kind = explorer.notebook.server.kind
+    explorer.notebook.run_in_new_cell('w.layer = "output"\nw.method = "guided_backprop"')
+    explorer.wait_until_settled(lambda s: s["layer"] == "output", "the output layer")
+    page.locator(".bl-charts .chart-sensitivity").first.wait_for(timeout=60_000)
+    try:
+        for theme in THEMES:
+            _set_theme(explorer, theme)
+            for width in WIDTHS:
+                page.set_viewport_size({"width": width, "height": 2000})
+                page.wait_for_timeout(800)  # bqplot redraws on resize
+                layout = page.evaluate(_JS_CHART_LAYOUT)
+                where = f"{kind}, {theme}, {width} px"
+                assert len(layout["charts"]) == 2, f"{where}: {layout}"
+                for chart in layout["charts"]:
+                    assert chart["cut"] == [], f"{where}: text cut off: {chart}"
+                    assert chart["rotated"] == [], f"{where}: rotated ticks: {chart}"
+                    assert chart["titleOverlaps"] == [], f"{where}: title on ticks: {chart}"
+                    assert chart["plotBackground"] == layout["background"], f"{where}: {chart}"
+                    assert chart["background"] in (layout["background"], "rgba(0, 0, 0, 0)")
+                assert len({chart["top"] for chart in layout["charts"]}) == 1, (
+                    f"{where}: the charts wrap: {layout}")
+                page.locator(WIDGET_OUTPUT).scroll_into_view_if_needed()
+                save_screenshot(page, f"explorer-{kind}-{theme}-{width}", selector=WIDGET_OUTPUT)
+    finally:
+        _set_theme(explorer, "light")
+        page.set_viewport_size({"width": 1280, "height": 1024})
+    explorer.assert_stayed_local()
+
+
+def test_an_inner_layer_says_that_its_targets_are_unnamed_channels(explorer: ExplorerPage) -> None:
+    explorer.notebook.run_in_new_cell('w.layer = "_blocks.5"')
+    explorer.wait_until_settled(lambda s: s["layer"] == "_blocks.5", "w.layer == '_blocks.5'")
+    expect(explorer.hook("layer-note")).to_contain_text("80 channels, which have no names")
+    expect(explorer.hook("target-slider").locator("xpath=..")).to_contain_text("of 80 (unnamed)")
+    explorer.notebook.run_in_new_cell('w.layer = "output"')
+    explorer.wait_until_settled(lambda s: s["layer"] == "output", "w.layer == 'output'")
+    expect(explorer.hook("layer-note")).to_be_hidden()
     explorer.assert_stayed_local()
