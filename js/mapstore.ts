@@ -1,50 +1,52 @@
-// Maps that arrived as binary messages since the `maps` trait was last synced whole.
-// The kernel sends each new map at once (type "maps"), and the whole `maps` trait when its
-// worker goes idle; a view looks in both, newest first.
+// Where the view finds a map. The kernel sends each new map once, as its own key of the model's
+// state ("map:<layer>/<target>/<method>", see backprop_lens/widget/maps.py); the whole `maps`
+// trait holds the maps the model was created with (a page, a saved notebook, a reconnect). A view
+// looks in both, the map's own key first.
 import type { MapEntry } from "./state";
 
-export interface MapsMessage {
-  type: "maps";
+export const MAP_PREFIX = "map:";
+
+/** A map as its own state key carries it: an empty picture means "removed". */
+export interface SentMap extends MapEntry {
   generation: number;
-  add: { key: string; mime: string; scale: number; convention: string }[];
-  remove: string[];
 }
 
-export function isMapsMessage(content: unknown): content is MapsMessage {
-  const message = content as MapsMessage;
-  return (
-    typeof content === "object" &&
-    content !== null &&
-    message.type === "maps" &&
-    typeof message.generation === "number" &&
-    Array.isArray(message.add) &&
-    Array.isArray(message.remove)
-  );
+/** The map key of a state key, or null when it carries no map. */
+export function mapKeyOf(attribute: string): string | null {
+  return attribute.startsWith(MAP_PREFIX) ? attribute.slice(MAP_PREFIX.length) : null;
 }
 
-export class MapStore {
-  private recent = new Map<string, MapEntry>();
-  private generation = -1;
+function isSent(value: unknown): value is SentMap {
+  const entry = value as SentMap | null | undefined;
+  return !!entry && typeof entry === "object" && typeof entry.generation === "number" &&
+    !!entry.image && typeof entry.image.byteLength === "number";
+}
 
-  /** Take in a message; false when it belongs to another generation or does not fit. */
-  apply(message: MapsMessage, buffers: readonly DataView[], generation: number): boolean {
-    if (message.generation !== generation || buffers.length !== message.add.length) return false;
-    if (generation !== this.generation) this.reset(generation);
-    message.add.forEach((item, i) => {
-      const { mime, scale, convention } = item;
-      this.recent.set(item.key, { image: buffers[i], mime, scale, convention });
-    });
-    for (const key of message.remove) this.recent.delete(key);
-    return true;
-  }
+/** The map `key` of `generation`: its own state key when that holds one of this generation,
+ * else the `maps` trait's. */
+export function lookupMap(
+  get: (attribute: string) => unknown,
+  synced: Record<string, MapEntry>,
+  key: string,
+  generation: number,
+): MapEntry | undefined {
+  const own = get(MAP_PREFIX + key);
+  if (isSent(own) && own.generation === generation && own.image.byteLength > 0) return own;
+  return synced[key];
+}
 
-  /** Forget what the synced trait now holds (or everything, for a new generation). */
-  reset(generation: number): void {
-    this.recent.clear();
-    this.generation = generation;
+/** The maps of `generation` among changed state keys (to decode ahead of showing them). */
+export function sentMaps(
+  changed: Record<string, unknown>,
+  generation: number,
+): [string, MapEntry][] {
+  const found: [string, MapEntry][] = [];
+  for (const [attribute, value] of Object.entries(changed)) {
+    const key = mapKeyOf(attribute);
+    if (key !== null && isSent(value) && value.generation === generation &&
+      value.image.byteLength > 0) {
+      found.push([key, value]);
+    }
   }
-
-  lookup(synced: Record<string, MapEntry>, key: string): MapEntry | undefined {
-    return this.recent.get(key) ?? synced[key];
-  }
+  return found;
 }

@@ -15,7 +15,8 @@ import {
 import { annotations, paintMethod } from "./annotations";
 import { imageUrl } from "./codecs";
 import { attackText } from "./notes";
-import { isMapsMessage, MapStore } from "./mapstore";
+import { initialKernel, linkBars, offered, PAGE_FLAG } from "./kernelless";
+import { lookupMap, sentMaps } from "./mapstore";
 import {
   DEFAULTS,
   isError,
@@ -27,6 +28,7 @@ import {
   type MapEntry,
   methodName,
   missingMapText,
+  OUTPUT,
   ranked,
   sharedScaleFilter,
   targetAt,
@@ -148,9 +150,11 @@ function select(options: [string, string][], testId?: string): HTMLSelectElement
 
 function render({ model, el }: RenderProps<LensState>) {
   const id = `backprop-lens-${++instances}`;
-  const store = new MapStore();
   const urls = new UrlCache();
-  store.reset(read(model, "generation"));
+  /** A map of the current generation: its own state key, else the `maps` trait's (mapstore.ts). */
+  const find = (synced: LensState["maps"], key: string) => lookupMap(
+    (attribute) => (model.get as (key: string) => unknown)(attribute), synced, key,
+    read(model, "generation"));
 
   const root = element("div", { className: "backprop-lens" });
   const status = element("span", { className: "bl-status", role: "status" }, "status");
@@ -159,7 +163,10 @@ function render({ model, el }: RenderProps<LensState>) {
   const note = element("span", { className: "bl-note" }, "note");
   const header = element("div", { className: "bl-header" });
   header.append(title, status, progress, note);
-  let kernel: Kernel = "unknown";
+  // A page says so in its state; elsewhere the kernel's first answer tells (see kernelless.ts).
+  let kernel: Kernel = initialKernel((model.get as (key: string) => unknown)(PAGE_FLAG) === true);
+  /** The state as the controls offer it: without a kernel, only what the page holds. */
+  const viewed = () => (kernel === "absent" ? offered(snapshot(model)) : snapshot(model));
 
   const methods = element("div", { className: "bl-methods", role: "group" }, "method-select");
   methods.setAttribute("aria-label", "Method");
@@ -235,10 +242,10 @@ function render({ model, el }: RenderProps<LensState>) {
 
   target.input.addEventListener("input", () => {
     const layerName = read(model, "layer");
-    choose({ target: targetAt(snapshot(model), layerName, target.input.valueAsNumber) });
+    choose({ target: targetAt(viewed(), layerName, target.input.valueAsNumber) });
   });
   layer.input.addEventListener("input", () => {
-    choose(layerAt(snapshot(model), layer.input.valueAsNumber));
+    choose(layerAt(viewed(), layer.input.valueAsNumber));
   });
   shared.addEventListener("change", () => choose({ shared_scale: shared.checked }));
 
@@ -282,11 +289,13 @@ function render({ model, el }: RenderProps<LensState>) {
     img.classList.toggle("bl-pending", !entry);
     const url = entry ? urls.get(key, entry) : null;
     if (url && img.getAttribute("src") !== url) img.src = url;
+    // Without its map, no other map may stay under this choice's label.
+    if (!entry && kernel === "absent") img.removeAttribute("src");
     if (img.style.filter !== filter) img.style.filter = filter;
   };
 
   const update = () => {
-    const state = snapshot(model);
+    const state = viewed();
     const synced = state.maps;
     title.textContent = state.model_name;
     status.textContent = state.status;
@@ -314,7 +323,7 @@ function render({ model, el }: RenderProps<LensState>) {
     shared.checked = state.shared_scale;
 
     const keys = state.methods.map((name) => mapKey(state.layer, state.target, name));
-    const entries = keys.map((key) => store.lookup(synced, key));
+    const entries = keys.map((key) => find(synced, key));
     const present = entries.filter((entry): entry is MapEntry => entry !== undefined);
     const filterFor = (entry: MapEntry | undefined) =>
       entry && state.shared_scale ? sharedScaleFilter(entry, present) : "none";
@@ -357,13 +366,14 @@ function render({ model, el }: RenderProps<LensState>) {
           element("option", { value: String(i), textContent: `toward ${name}` })));
     }
     compareClean.hidden = !state.perturbed;
-    const cleanEntries = keys.map((key) => store.lookup(state.maps, CLEAN + key));
+    const cleanEntries = keys.map((key) => find(state.maps, CLEAN + key));
     cleanImages.forEach((img, i) => showMap(img, CLEAN + keys[i], cleanEntries[i], "none"));
     compareCaptions.forEach((caption, i) => {
       const name = methodName(state.methods[i]);
       caption.textContent = state.perturbed
         ? `${name} · ${similarityText(state.similarity_metric, state.similarity[state.methods[i]])}`
-        : name;
+        : kernel === "absent" && !find(state.maps, keys[i]) ? `${name} · not in this page`
+          : name;
     });
   };
 
@@ -446,20 +456,17 @@ function render({ model, el }: RenderProps<LensState>) {
     inputView.src = url ?? "";
   };
 
-  const onMessage = (content: unknown, buffers: DataView[]) => {
+  const onMessage = () => {
     kernel = "live";
-    if (!isMapsMessage(content) || !store.apply(content, buffers, read(model, "generation"))) {
-      update();
-      return;
-    }
-    content.add.forEach((item, i) => {
-      const { mime, scale, convention } = item;
-      urls.get(item.key, { image: buffers[i], mime, scale, convention }); // decode ahead
-    });
     update();
   };
+  /** New maps, each its own state key: decoded ahead, then shown. */
+  const onChange = (changed: { changedAttributes(): Record<string, unknown> | false }) => {
+    const found = sentMaps(changed.changedAttributes() || {}, read(model, "generation"));
+    for (const [key, entry] of found) urls.get(key, entry);
+    if (found.length > 0) update();
+  };
   const onMaps = () => {
-    store.reset(read(model, "generation"));
     for (const [key, entry] of Object.entries(read(model, "maps"))) urls.get(key, entry);
     update();
   };
@@ -478,6 +485,7 @@ function render({ model, el }: RenderProps<LensState>) {
     ...REDRAWN_BY.map((trait): [`change:${string}`, () => void] => [`change:${trait}`, update]),
   ];
   model.on("msg:custom", onMessage);
+  (model.on as (event: string, callback: typeof onChange) => void)("change", onChange);
   for (const [event, listener] of listeners) model.on(event, listener);
   buildMethodButtons();
   showInput();
@@ -486,17 +494,24 @@ function render({ model, el }: RenderProps<LensState>) {
   // kernel's answer also tells that there is one; in a saved or published page none comes.
   const noKernel = setTimeout(() => {
     if (kernel === "unknown") kernel = "absent";
+    path = []; // a stroke begun meanwhile is dropped, with its preview
+    preview();
     update();
-  }, KERNEL_TIMEOUT_MS);
+  }, kernel === "absent" ? 0 : KERNEL_TIMEOUT_MS);
   try {
-    model.send({ type: "sync" });
+    if (kernel !== "absent") model.send({ type: "sync" });
   } catch {
     kernel = "absent"; // a static page's widget manager has no kernel to send to
   }
+  const unlinkBars = kernel === "absent"
+    ? linkBars(model, (chosen) => choose({ layer: OUTPUT, target: chosen }))
+    : Promise.resolve(() => undefined);
 
   return () => {
     clearTimeout(noKernel);
+    unlinkBars.then((unlink) => unlink());
     model.off("msg:custom", onMessage);
+    (model.off as (event: string, callback: typeof onChange) => void)("change", onChange);
     for (const [event, listener] of listeners) model.off(event, listener);
     urls.clear();
     notes.dispose();

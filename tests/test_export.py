@@ -5,6 +5,7 @@ pages with the helpers below."""
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import re
@@ -85,6 +86,12 @@ def exported(explorer: Explorer, tmp_path_factory: pytest.TempPathFactory) -> Ex
     return export_html(explorer, tmp_path_factory.mktemp("page") / "explorer.html")
 
 
+def packed_sources(html: str) -> list[str]:
+    """The page's code, unpacked as the page's loader does (base64, gzip, a JSON list)."""
+    (packed,) = re.findall(r'var packed = "([A-Za-z0-9+/=]+)";', html)
+    return list(json.loads(gzip.decompress(base64.b64decode(packed))))
+
+
 def explorer_model(html: str) -> dict[str, Any]:
     (model,) = [m for m in page_models(html).values() if is_explorer(m)]
     return model
@@ -94,11 +101,16 @@ def test_the_page_carries_its_code_and_state_inline(exported: ExportedPage) -> N
     html = exported.path.read_text("utf-8")
     assert fetched_urls(html) == [], "a self-contained page fetches nothing"
     assert not re.search(r"^//# sourceMappingURL=", html, re.MULTILINE), "maps to missing files"
+    sources = packed_sources(html)
     for module in ("anywidget", "bqplot", "bqscales"):
-        assert f'args.unshift("{module}")' in html, f"{module} is not defined in the page"
-    assert "@jupyter-widgets/html-manager/dist/libembed-amd" in html
+        assert any(f'args.unshift("{module}")' in source for source in sources), (
+            f"{module} is not defined in the page")
+    assert any("@jupyter-widgets/html-manager/dist/libembed-amd" in s for s in sources)
+    assert sum(len(source.encode()) for source in sources) == sum(exported.code_parts.values())
     assert exported.total_bytes == len(html.encode())
     assert exported.code_bytes + exported.state_bytes < exported.total_bytes
+    # Compressed (and then base64), the code is well under half of what it was inline.
+    assert exported.code_bytes < sum(exported.code_parts.values()) / 2
     assert "MB" in str(exported) and str(exported.path) in str(exported)
 
 
@@ -135,6 +147,37 @@ def test_a_layout_of_explorers_exports_them_all(explorer: Explorer, tmp_path: Pa
     found = {model_id for model_id, m in page_models(html).items() if is_explorer(m)}
     assert found == {explorer.model_id, other.model_id}
     assert page_views(html) == [layout.model_id]
+
+
+def test_explorers_in_a_layout_keep_their_charts_as_the_notebook_shows_them(
+    explorer: Explorer, tmp_path: Path,
+) -> None:
+    """``export_html(VBox([w1, w2]))``: each Explorer with its charts (issue 11, item 10)."""
+    other = small_explorer(precompute=True)
+    layout = ipywidgets.VBox([explorer, other])
+    html = export_html(layout, tmp_path / "bare.html").path.read_text("utf-8")
+    models_ = page_models(html)
+    children = models_[layout.model_id]["state"]["children"]
+    assert children == [f"IPY_MODEL_{w.layout_box.model_id}" for w in (explorer, other)]
+    for w in (explorer, other):
+        box = models_[w.layout_box.model_id]["state"]["children"]
+        assert box[0] == f"IPY_MODEL_{w.model_id}"
+        assert sum(m["model_name"] == "BarsModel" and mid == w.charts.probability_bars.model_id
+                   for mid, m in models_.items()) == 1
+    assert layout.children == (explorer, other), "the user's layout is left as it was"
+
+
+def test_every_page_route_writes_the_front_end_and_marks_the_page(explorer: Explorer) -> None:
+    """``ipywidgets.embed`` drops defaults unless told (issue 11, item 7): the Explorer's state
+    keeps them all (anywidget's front end is one), and says it is a page."""
+    for drop in (True, False):
+        state = ipywidgets.embed.dependency_state([explorer], drop_defaults=drop)
+        model = state[explorer.model_id]["state"]
+        assert model["_esm"] == explorer._esm and model["_css"] == explorer._css
+        assert model["_view_name"] == "AnyView" and model["_anywidget_id"]
+        assert model["_page"] is True
+        assert model["_page_bars"] == f"IPY_MODEL_{explorer.charts.probability_bars.model_id}"
+    assert "_page" not in explorer.get_state(), "a live front end is never told it is a page"
 
 
 def test_an_export_waits_for_the_grid(tmp_path: Path) -> None:
@@ -183,5 +226,7 @@ def test_a_224_grid_of_3_methods_by_10_classes_stays_under_5_mb(tmp_path: Path) 
     page = export_html(vgg, tmp_path / "vgg.html")
     maps = page_maps(explorer_model(page.path.read_text("utf-8")))
     assert len(vgg.grid) == 30 and vgg.grid <= set(maps)
-    print(f"\n{page}; {sum(len(p) for _, p in maps.values()) / len(maps):.0f} bytes per map")
-    assert page.state_bytes <= 5_000_000
+    parts = ", ".join(f"{name} {size / 1e6:.2f}" for name, size in page.code_parts.items())
+    print(f"\n{page}; {sum(len(p) for _, p in maps.values()) / len(maps):.0f} bytes per map; "
+          f"code before packing (MB): {parts}")
+    assert page.total_bytes <= 5_000_000, str(page)

@@ -16,6 +16,7 @@ from backprop_lens.widget import OUTPUT, Explorer
 from backprop_lens.widget.charts import MAX_NAME, NOW_COLOUR
 from backprop_lens.widget.defaults import DEFAULT_METHODS as METHODS
 from backprop_lens.widget.keys import map_key
+from backprop_lens.widget.maps import MAP_PREFIX
 from backprop_lens.widget.names import METHOD_STYLES
 
 
@@ -122,31 +123,33 @@ def test_unknown_custom_messages_are_reported(explorer: Explorer) -> None:
     assert explorer.status.startswith("error: unknown message")
 
 
-def test_new_maps_are_sent_as_binary_messages_then_synced_whole(explorer: Explorer) -> None:
+def test_new_maps_are_sent_once_each_as_their_own_state_keys(explorer: Explorer) -> None:
+    """Each map travels once, in an ``update`` message (the picture a buffer); the ``maps``
+    trait is not re-sent (tests/test_widget_traffic.py measures the bytes)."""
     messages: list[tuple[Any, list[bytes]]] = []
     synced: list[Any] = []
-    explorer.send = lambda content, buffers=None: messages.append((content, buffers))  # type: ignore[method-assign]
+    explorer._send = lambda msg, buffers=None: messages.append((msg, buffers))  # type: ignore[method-assign]
     explorer.send_state = lambda key=None: synced.append(key)  # type: ignore[method-assign]
     explorer.layer = "relu"
     assert explorer.wait(60)
     assert messages
-    for content, buffers in messages:
-        assert content["type"] == "maps" and content["generation"] == explorer.generation
-        assert len(buffers) == len(content["add"])
-        for item, png in zip(content["add"], buffers, strict=True):
-            assert explorer.maps[item["key"]]["image"] == png
-    assert "maps" in synced  # once idle, the whole set for saved notebooks
+    for msg, buffers in messages:
+        assert msg["method"] == "update"
+        assert len(buffers) == len(msg["buffer_paths"]) == len(msg["state"])
+        for (name, field), png in zip(msg["buffer_paths"], buffers, strict=True):
+            key = name.removeprefix(MAP_PREFIX)
+            assert field == "image" and msg["state"][name]["generation"] == explorer.generation
+            assert explorer.maps[key]["image"] == png
+    assert "maps" not in synced
 
 
-def test_a_sync_request_sends_the_maps_whole_and_says_a_kernel_is_there(
-    explorer: Explorer,
-) -> None:
+def test_a_sync_request_says_a_kernel_is_there(explorer: Explorer) -> None:
     synced: list[Any] = []
     sent: list[Any] = []
     explorer.send_state = lambda key=None: synced.append(key)  # type: ignore[method-assign]
     explorer.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
     explorer._on_custom_message(explorer, {"type": "sync"}, [])
-    assert synced == ["maps"] and sent == [{"type": "synced"}]
+    assert synced == [] and sent == [{"type": "synced"}]
     assert explorer.status == "idle"
 
 

@@ -8,8 +8,8 @@ Python owns the state; the front end (``js/widget.ts``) is a view over these syn
   ``"layer/target/method"``), ``generation``, ``input_png``, ``conventions``, ``sensitivity``.
 
 Maps are computed by a background worker (see ``scheduler``); new ones reach the front end as
-binary messages at once, and the ``maps`` trait is synced whole whenever the worker goes idle,
-so that saved notebooks and exported pages hold every map computed.
+binary messages at once, which the front end also folds into its copy of ``maps`` (so that a saved
+notebook holds every map); the ``maps`` trait is sent whole only to a view that asks (``sync``).
 
 This module holds the traits, their validation and the wiring to the worker; every other
 concern has a module of its own (see the package's docstring).
@@ -35,13 +35,15 @@ from .attacks import AttackRunner
 from .charts import BUILD_DELAY_S, ExplorerCharts, LazyCharts
 from .compute import SIMILARITY_METRIC, compute_maps
 from .defaults import DEFAULT_METHODS, as_spec, default_image
+from .embedding import PageEmbedding
 from .frontend import static_path
 from .grid import GridJob, PrecomputedGrid
 from .keys import OUTPUT, map_key
 from .maps import MapStore
+from .messages import handle, message_type
 from .names import method_styles
 from .notes import crop_trait, flat_layer_notes
-from .perturb import attack_arguments, check_attack, shown
+from .perturb import check_attack, shown
 from .perturbation import PerturbationSession
 from .rankings import Ranked, layer_choices, rank_targets
 from .scheduler import (
@@ -58,7 +60,7 @@ from .scheduler import (
 FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale", "show_hint"})
 
 
-class Explorer(anywidget.AnyWidget):
+class Explorer(PageEmbedding, anywidget.AnyWidget):
     """Saliency, DeconvNet and guided backprop of one image, for every target and layer.
 
     Args:
@@ -370,27 +372,13 @@ class Explorer(anywidget.AnyWidget):
             self.send_state([key for key in sync_data if key in self.keys])
 
     def _on_custom_message(self, widget: Any, content: Any, buffers: list[Any]) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "sync":
-            self._maps.sync()
+        if message_type(content) == "sync":
             self.send({"type": "synced"})  # tells the view that a kernel is there
             self._charts.build_soon()  # the view is up: bqplot's import no longer delays it
             return
-        try:
-            if kind == "stroke":
-                self._stroke(content, buffers)
-            elif kind == "undo":
-                self.undo()
-            elif kind == "reset":
-                self.reset()
-            elif kind == "cancel":
-                self.cancel()
-            elif kind == "attack":
-                self.attack(**attack_arguments(content))
-            else:
-                self.status = f"error: unknown message from the front end: {str(content)[:80]}"
-        except (ValueError, TypeError) as exc:
-            self.status = f"error: {exc}"
+        failed = handle(self, content, buffers)  # see ``messages``
+        if failed:
+            self.status = failed
 
     # --- requests ------------------------------------------------------------------------
 
@@ -468,7 +456,6 @@ class Explorer(anywidget.AnyWidget):
             if not self.status.startswith("error"):
                 self.status = "computing"
             return
-        self._maps.sync()  # the whole set, for saved notebooks and late front ends
         if not self.status.startswith("error"):
             self.status = "idle"
 

@@ -1,25 +1,17 @@
 """Static pages of Explorers: one HTML file that scrubs the precomputed grid with no kernel and
 no network.
 
-A page carries everything inline, so that it opens from disk anywhere:
+A page carries everything inline, so that it opens from disk anywhere: the code that renders the
+widgets (``page_code``: loader, widget manager, widget modules, compressed), the widget state in
+the format ``ipywidgets.embed`` writes (buffers in base64), and one view tag per widget shown.
 
-1. require.js: the AMD loader that the ipywidgets HTML manager is built for;
-2. the HTML manager (``libembed-amd.js`` of ``@jupyter-widgets/html-manager``): it rebuilds the
-   widget models from the saved state and renders their views; it knows the core widgets (boxes,
-   layouts, links) itself;
-3. the front end of every other widget module the state names (``anywidget``, ``bqplot``,
-   ``bqscales``): the AMD build each Python package installs under ``share/jupyter/nbextensions``,
-   defined under its module name, so that the manager finds it without asking a CDN;
-4. the widget state, in the format ``ipywidgets.embed`` writes (buffers in base64), and one view
-   tag per widget shown.
-
-Our own front end needs no file of its own: anywidget carries it in the state (``_esm``, ``_css``).
-The state keeps every trait, defaults included: anywidget declares ``_esm`` and ``_css`` with the
-bundle as their default, so ``drop_defaults`` would drop the front end itself.
+Our own front end needs no file of its own: anywidget carries it in the state (``_esm``, ``_css``),
+which every route writes whole (``embedding``). An Explorer inside a layout is shown with its
+charts, as a notebook shows it (``show_charts``).
 
 Maps travel as the Explorer encoded them; lossless (PNG) maps are re-encoded for the page
-(WebP at quality 85 unless asked otherwise): a page of 3 methods × 10 classes of 224×224 maps then
-stays well under 5 MB of state, where PNG needs more (README, "Publishing notebooks").
+(WebP at quality 85 unless asked otherwise): the page of the random VGG-16, the cat and a grid of
+3 methods × 10 classes then stays under 5 MB, code included (README, "Publishing notebooks").
 """
 
 from __future__ import annotations
@@ -28,21 +20,19 @@ import base64
 import html
 import io
 import json
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from ipywidgets import Widget
 from ipywidgets.embed import dependency_state, escape_script
-from jupyter_core.paths import jupyter_path
 from PIL import Image
 
 from ..render import ENCODINGS, encode
 from .explorer import Explorer
-from .frontend import static_path
+from .page_code import page_code, widget_modules
 
 STATE_MIME = "application/vnd.jupyter.widget-state+json"
 VIEW_MIME = "application/vnd.jupyter.widget-view+json"
@@ -53,45 +43,6 @@ PAGE_QUALITY = 85
 
 #: How long an export waits for a grid still being computed, in seconds.
 WAIT_TIMEOUT_S = 600.0
-
-#: Widget modules the HTML manager carries itself.
-BUILTIN_MODULES = frozenset(
-    {"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output"}
-)
-
-#: The icon font the widgets use (Font Awesome's solid face: bqplot's toolbar), from the page.
-#: The manager's CSS declares it with files next to the manager's script, which a page does not
-#: have; a face added through the CSS Font Loading API comes after every CSS-declared face, so it
-#: is the one used, and those files are never asked for.
-_ICON_FONT = """(function () {
-  var bytes = Uint8Array.from(atob("__FONT__"), function (c) { return c.charCodeAt(0); });
-  document.fonts.add(new FontFace("Font Awesome 5 Free", bytes, {style: "normal", weight: "900"}));
-})();"""
-
-#: Renders every widget of the page once it has loaded, loading modules from the page only: a
-#: module missing from the page fails here instead of being fetched from a CDN.
-_RENDER = """require(["@jupyter-widgets/html-manager/dist/libembed-amd"], function (embed) {
-  var fromPage = function (name) {
-    return new Promise(function (resolve, reject) { require([name], resolve, reject); });
-  };
-  var render = function () { embed.renderWidgets(document.documentElement, fromPage); };
-  if (document.readyState === "complete") render();
-  else window.addEventListener("load", render);
-});"""
-
-#: Wraps a module built as an anonymous AMD module (``define(deps, factory)``) so that it
-#: defines itself under ``__NAME__``: require.js rejects anonymous modules in inline scripts.
-_NAMED_MODULE = """(function () {
-  var named = function () {
-    var args = Array.prototype.slice.call(arguments);
-    if (typeof args[0] !== "string") args.unshift(__NAME__);
-    return window.define.apply(null, args);
-  };
-  named.amd = window.define.amd;
-  (function (define) {
-__SOURCE__
-  })(named);
-})();"""
 
 #: The page of ``export_html``: the runtime in the head, then the views and the state.
 PAGE_TEMPLATE = """<!DOCTYPE html>
@@ -110,25 +61,25 @@ PAGE_TEMPLATE = """<!DOCTYPE html>
 """
 
 
-_SOURCE_MAP = re.compile(r"^//# sourceMappingURL=.*$", re.MULTILINE)
-_SCRIPT_END = re.compile(r"<(/script|!--)", re.IGNORECASE)
-
-
 @dataclass(frozen=True)
 class ExportedPage:
-    """What was written, in bytes (shown in MB of 10⁶ bytes): the whole page, its code and its
-    widget state."""
+    """What was written, in bytes (shown in MB of 10⁶ bytes): the whole page, its code (packed),
+    its widget state and the maps within it; ``code_parts``: each source of the code before
+    packing."""
 
     path: Path
     total_bytes: int
     code_bytes: int
     state_bytes: int
     maps: int
+    map_bytes: int = 0
+    code_parts: dict[str, int] = field(default_factory=dict)
 
     def __str__(self) -> str:
         mb = 1e6
-        return (f"{self.path} ({self.total_bytes / mb:.1f} MB: code {self.code_bytes / mb:.1f} "
-                f"MB, widget state {self.state_bytes / mb:.1f} MB with {self.maps} maps)")
+        return (f"{self.path} ({self.total_bytes / mb:.2f} MB: code {self.code_bytes / mb:.2f} "
+                f"MB (compressed), widget state {self.state_bytes / mb:.2f} MB with {self.maps} "
+                f"maps of {self.map_bytes / mb:.2f} MB)")
 
 
 def export_html(
@@ -142,44 +93,69 @@ def export_html(
 ) -> ExportedPage:
     """Write ``widget`` as one self-contained HTML page that works with no kernel and no network.
 
-    ``widget`` is an Explorer (shown with its charts) or any layout of widgets holding Explorers.
-    Every Explorer must have been created with ``precompute=...``: the page scrubs that grid, and
-    shows "not precomputed" elsewhere. A grid still computing is waited for (up to ``timeout``
-    seconds). ``encoding`` and ``quality`` say how lossless maps are stored in the page (see
-    ``PAGE_ENCODING``); maps the Explorer already encoded lossily are kept as they are.
+    ``widget`` is an Explorer or any layout of widgets holding Explorers; each Explorer is shown
+    with its charts, as a notebook shows it. Every Explorer must have been created with
+    ``precompute=...``: the page scrubs that grid, and offers nothing else. A grid still
+    computing is waited for (up to ``timeout`` seconds). ``encoding`` and ``quality`` say how
+    lossless maps are stored in the page (see ``PAGE_ENCODING``); maps the Explorer already
+    encoded lossily are kept as they are.
     """
     if not isinstance(widget, Widget):
         raise TypeError(f"widget must be an Explorer or an ipywidgets layout; "
                         f"got {type(widget).__name__}")
     target = writable_path(path)
     root = widget.layout_box if isinstance(widget, Explorer) else widget
-    state = page_state([root], encoding=encoding, quality=quality, timeout=timeout)
-    runtime = runtime_scripts(widget_modules(state))
+    state = page_state([root], encoding=encoding, quality=quality, timeout=timeout,
+                       with_charts=True)
+    code = page_code(widget_modules(state))
     views = view_tag(root.model_id)
     state_tag = state_script(state)
-    page = PAGE_TEMPLATE.format(title=html.escape(title), runtime=runtime, state=state_tag,
+    page = PAGE_TEMPLATE.format(title=html.escape(title), runtime=code.html, state=state_tag,
                                 views=views)
     write_page(target, page)
-    return ExportedPage(target, len(page.encode()), len(runtime.encode()),
-                        len(state_tag.encode()), count_maps(state))
+    return ExportedPage(target, len(page.encode()), len(code.html.encode()),
+                        len(state_tag.encode()), count_maps(state), map_bytes(state),
+                        code.sources)
 
 
 # --- the widget state ------------------------------------------------------------------------
 
 
 def page_state(
-    roots: Sequence[Widget], *, encoding: str, quality: int, timeout: float
+    roots: Sequence[Widget], *, encoding: str, quality: int, timeout: float,
+    with_charts: bool = False,
 ) -> dict[str, Any]:
     """The manager state (ipywidgets' embed format) of ``roots`` and every widget they hold,
-    once each Explorer among them has its whole grid."""
+    once each Explorer among them has its whole grid; ``with_charts``: each Explorer that a
+    layout holds is shown with its charts (``show_charts``)."""
     check_encoding(encoding, quality)
     explorers = [w for w in widgets_under(roots) if isinstance(w, Explorer)]
     for explorer in explorers:
         finish_grid(explorer, timeout)
     models = dependency_state(list(roots), drop_defaults=False) if roots else {}
+    if with_charts:
+        show_charts(models, explorers)
     for explorer in explorers:
         reencode_maps(models[explorer.model_id], encoding, quality)
     return {"version_major": 2, "version_minor": 0, "state": models}
+
+
+def show_charts(models: dict[str, Any], explorers: Iterable[Explorer]) -> None:
+    """In ``models`` (embed state, changed in place), a layout that holds an Explorer holds its
+    layout box instead (the Explorer and its charts), as the notebook displays an Explorer."""
+    boxes = {explorer.model_id: explorer.layout_box for explorer in explorers}
+    added: list[Widget] = []
+    for model_id, model in list(models.items()):
+        children = model["state"].get("children")
+        if not isinstance(children, list):
+            continue
+        for index, reference in enumerate(children):
+            box = boxes.get(str(reference).removeprefix("IPY_MODEL_"))
+            if box is not None and box.model_id != model_id:
+                children[index] = f"IPY_MODEL_{box.model_id}"
+                added.append(box)
+    if added:
+        models.update(dependency_state(added, drop_defaults=False))
 
 
 def check_encoding(encoding: str, quality: int) -> None:
@@ -248,6 +224,13 @@ def count_maps(state: dict[str, Any]) -> int:
                if model["model_name"] == "AnyModel")
 
 
+def map_bytes(state: dict[str, Any]) -> int:
+    """The bytes of the maps' pictures in ``state`` (base64, as the page holds them)."""
+    return sum(len(buffer["data"]) for model in state["state"].values()
+               if model["model_name"] == "AnyModel" for buffer in model.get("buffers", [])
+               if buffer["path"][:1] == ["maps"])
+
+
 def state_script(state: dict[str, Any]) -> str:
     return f'<script type="{STATE_MIME}">\n{escape_script(json.dumps(state))}\n</script>'
 
@@ -257,51 +240,6 @@ def view_tag(model_id: str) -> str:
     spec = json.dumps({"version_major": 2, "version_minor": 0, "model_id": model_id})
     return (f'<div class="jupyter-widgets jp-OutputArea-output">'
             f'<script type="{VIEW_MIME}">{escape_script(spec)}</script></div>')
-
-
-# --- the code --------------------------------------------------------------------------------
-
-
-def widget_modules(state: dict[str, Any]) -> list[str]:
-    """The widget modules (model and view) that ``state`` needs and the manager lacks."""
-    names = set()
-    for model in state["state"].values():
-        names.add(model["model_module"])
-        names.add(model["state"].get("_view_module") or model["model_module"])
-    return sorted(names - BUILTIN_MODULES)
-
-
-def runtime_scripts(modules: Iterable[str]) -> str:
-    """The inline scripts that render the page's widgets: loader, manager, widget modules."""
-    sources = [static_source("require.js"), static_source("libembed-amd.js")]
-    for name in modules:
-        wrapped = _NAMED_MODULE.replace("__NAME__", json.dumps(name))
-        sources.append(wrapped.replace("__SOURCE__", nbextension_source(name)))
-    font = base64.b64encode(static_path("fa-solid-900.woff2").read_bytes()).decode("ascii")
-    sources += [_ICON_FONT.replace("__FONT__", font), _RENDER]
-    return "\n".join(inline_script(source) for source in sources)
-
-
-def static_source(name: str) -> str:
-    return static_path(name).read_text(encoding="utf-8")
-
-
-def nbextension_source(module: str) -> str:
-    """The AMD front end of one widget module, as its Python package installed it."""
-    folders = [Path(folder) for folder in jupyter_path("nbextensions")]
-    for folder in folders:
-        path = folder / module / "index.js"
-        if path.is_file():
-            return path.read_text(encoding="utf-8")
-    raise FileNotFoundError(f"no front end of the widget module {module!r} in "
-                            f"{[str(f) for f in folders]}: is its Python package installed?")
-
-
-def inline_script(source: str) -> str:
-    """``source`` in a ``<script>`` element: without its source-map comments (they would point
-    to files the page does not have), and with nothing that could end the element early."""
-    source = _SCRIPT_END.sub(r"<\\\1", _SOURCE_MAP.sub("", source))
-    return f"<script>\n{source}\n</script>"
 
 
 # --- the file --------------------------------------------------------------------------------

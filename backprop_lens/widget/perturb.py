@@ -64,7 +64,10 @@ def shown(value: Any) -> str:
     """``value`` as an error message shows it: a huge number by its size, not its digits."""
     if isinstance(value, int) and abs(value) >= 10**30:  # repr of 10**5000 itself raises
         return f"an int of about {int(value.bit_length() * math.log10(2)) + 1} digits"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # it holds an int of more digits than Python prints
+        return f"a {type(value).__name__} too large to show"
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -8,7 +8,7 @@ every Explorer scrubs its precomputed grid, with no kernel and no network.
    kernel's widgets are the source of truth, whatever comm messages reached the client meanwhile
    (the worker threads send theirs while later cells run).
 3. nbconvert's HTML exporter writes the executed notebook and that state through a template that
-   inlines the widget runtime (``export.runtime_scripts``) where the stock one fetches it from a
+   inlines the widget runtime (``page_code``) where the stock one fetches it from a
    CDN.
 """
 
@@ -32,13 +32,13 @@ from .export import (
     ExportedPage,
     check_encoding,
     count_maps,
+    map_bytes,
     page_state,
-    runtime_scripts,
-    widget_modules,
     writable_path,
     write_page,
 )
 from .grid import PRECOMPUTE_ENV
+from .page_code import page_code, widget_modules
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "published.html.j2"
 
@@ -89,13 +89,15 @@ def publish(
         state = json.loads(state_file.read_text(encoding="utf-8"))
 
     nb.metadata["widgets"] = {STATE_MIME: state}
-    runtime = runtime_scripts(widget_modules(state)) if state["state"] else ""
+    code = page_code(widget_modules(state)) if state["state"] else None
+    runtime = code.html if code else ""
     exporter = HTMLExporter(template_file=str(TEMPLATE), embed_images=True)
     html, _ = exporter.from_notebook_node(
         nb, resources={"metadata": {"name": source.stem}, "widget_runtime": runtime})
     write_page(target, html)
     return ExportedPage(target, len(html.encode()), len(runtime.encode()),
-                        len(json.dumps(state).encode()), count_maps(state))
+                        len(json.dumps(state).encode()), count_maps(state), map_bytes(state),
+                        code.sources if code else {})
 
 
 def shown_model_ids(nb: Any) -> list[str]:

@@ -47,7 +47,8 @@ from test_widget_explorer import small_explorer
 
 from backprop_lens import export_html
 from backprop_lens.cli import main
-from backprop_lens.widget.export import STATE_MIME, VIEW_MIME, nbextension_source
+from backprop_lens.widget.export import STATE_MIME, VIEW_MIME
+from backprop_lens.widget.page_code import nbextension_source
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -85,12 +86,22 @@ class PageExplorer:
         found = self.hook("map-view").evaluate(JS_IMAGE_PIXELS)
         return None if found is None else Pixels(**found)
 
+    def offered_layers(self) -> list[str]:
+        """The layers a page offers: those it holds maps of (js/kernelless.ts ``offered``)."""
+        return [entry["name"] for entry in self.state["layers"]
+                if self.offered_targets(entry["name"])]
+
+    def offered_targets(self, layer: str) -> list[int]:
+        """The targets a page offers at ``layer``, best first: those it holds maps of."""
+        held = {key.rsplit("/", 1)[0] for key in page_maps(self.model)}
+        return [int(t) for t, _ in self.state["targets"][layer] if f"{layer}/{t}" in held]
+
     def shown_key(self) -> str:
         """The "layer/target/method" the controls select now."""
         method = self.hook("method-select").locator('button[aria-pressed="true"]')
-        layer = self.state["layers"][int(self.hook("layer-slider").input_value())]["name"]
+        layer = self.offered_layers()[int(self.hook("layer-slider").input_value())]
         position = int(self.hook("target-slider").input_value())
-        target = self.state["targets"][layer][position][0]
+        target = self.offered_targets(layer)[position]
         return f"{layer}/{target}/{method.get_attribute('data-method')}"
 
     def expected_pixels(self, key: str) -> Pixels:
@@ -109,6 +120,7 @@ class PageExplorer:
         if key not in page_maps(self.model):
             expect(caption, f"after {step}").to_contain_text("not precomputed")
             expect(self.hook("map-view")).to_have_class(re.compile("bl-pending"))
+            expect(self.hook("map-view")).not_to_have_attribute("src", re.compile("."))
             return
         want = self.expected_pixels(key)
         poll_until(self.pixels, lambda now: now == want, timeout_s=MAP_TIMEOUT_S,
@@ -156,9 +168,12 @@ def scrub(explorer: PageExplorer) -> None:
         explorer.hook("method-select").locator(f'button[data-method="{method}"]').click()
         explorer.assert_shows_the_map(f"clicking {method}")
     layer = explorer.shown_key().split("/")[0]
-    in_grid = sum(f"{layer}/{target}/{start}" in page_maps(explorer.model)
-                  for target, _ in explorer.state["targets"][layer])
-    for step in range(in_grid):
+    # The sliders offer what the page holds, no more (issue 11, item 10).
+    in_page = explorer.offered_targets(layer)
+    expect(explorer.hook("target-slider")).to_have_attribute("max", str(len(in_page) - 1))
+    expect(explorer.hook("layer-slider")).to_have_attribute(
+        "max", str(len(explorer.offered_layers()) - 1))
+    for step in range(len(in_page)):  # the last press stays on the last target
         explorer.press("target-slider", "ArrowRight")
         explorer.assert_shows_the_map(f"ArrowRight {step + 1} on the target slider")
     explorer.press("layer-slider", "ArrowRight")
