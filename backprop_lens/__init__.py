@@ -4,9 +4,10 @@ from typing import Any
 
 from . import data, models
 from .engine import METHODS, NonReluActivationWarning, attribute
+from .engine import method_objects as methods
 
 __all__ = ["METHODS", "Explorer", "NonReluActivationWarning", "attribute", "data",
-           "export_html", "models"]
+           "export_html", "methods", "models"]
 __version__ = "0.1.0"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -17,14 +18,16 @@ from torch import nn
 
 from .activations import channel_scores
 from .graph import Rectifier, scan
+from .method_base import MethodObject, Request
 from .methods import Method, get_method
 from .model_guard import CallRecorder, LayerCapture, eval_mode
 from .outputs import OutputChoice, logits_from_output
 from .report import NonReluActivationWarning, report_without_rule
-from .rules import rules_attached
+from .rules import ReluRule, rules_attached
 from .targets import Seeds, make_seeds
 
-__all__ = ["NonReluActivationWarning", "attribute", "check_input"]
+__all__ = ["ForwardPass", "NonReluActivationWarning", "attribute", "backward", "check_input",
+           "forward_pass", "scores_of"]
 
 #: At most this many targets share one vectorised backward pass; bounds the memory of long lists.
 TARGET_CHUNK = 16
@@ -38,7 +41,7 @@ VECTORISED_ELEMENTS = 2**18
 def attribute(
     model: nn.Module | object,
     x: torch.Tensor,
-    method: str = "guided_backprop",
+    method: str | Method | MethodObject = "guided_backprop",
     target: object = "max",
     layer: str | None = None,
     seed: int | None = None,
@@ -52,7 +55,8 @@ def attribute(
     Args:
         model: an ``nn.Module``, or a ``LensModel`` (its ``.module`` is used). Left unchanged.
         x: a float tensor (N, C, H, W), already preprocessed, on the model's device and dtype.
-        method: one of ``backprop_lens.METHODS``.
+        method: one of ``backprop_lens.METHODS``, or a method object with its settings
+            (``SmoothGrad(base="guided_backprop", samples=25)``, see ``backprop_lens.methods``).
         target: a class index; a sequence of class indices (``N == 1``, returns (K, C, H, W),
             one map per target from one forward pass); ``"max"`` (each example's top score);
             ``"random"`` (uniform, reproducible with ``seed``); ``"cost"`` (the paper's
@@ -76,17 +80,48 @@ def attribute(
     ``torch.inference_mode()`` around the call, or an ``x`` made under them, are fine.
 
     Returns:
-        A detached tensor like ``x`` (or (K, C, H, W) for a sequence target).
+        A detached tensor like ``x`` (or (K, C, H, W) for a sequence target). Grad-CAM's one
+        channel is repeated over the C channels.
 
     Raises:
         TypeError, ValueError: bad arguments, each named; see also ``graph.CheckpointError``.
     """
     module = as_module(model)
     chosen = get_method(method)
-    _check_rules_can_apply(module, chosen)
+    for rule_method in _rule_methods(chosen):
+        _check_rules_can_apply(module, rule_method)
     check_input(x, module)
-    capture = None if layer is None else LayerCapture(_find_layer(module, layer), layer)
+    if isinstance(chosen, MethodObject):
+        return chosen.compute(Request(model, module, x, target, layer, seed, label, output, strict))
+    with forward_pass(module, x, chosen, layer=layer, output=output, strict=strict) as run:
+        seeds = make_seeds(run.scores, target, seed=seed, label=label, at_output=layer is None)
+        return run.gradients(seeds, chosen.relu_rule)
 
+
+@dataclass(frozen=True)
+class ForwardPass:
+    """One forward pass, ready for backward passes: the input leaf ``x_in``, the ``scores``
+    (N, U) the targets choose from, and the rectifier nodes of its graph."""
+
+    x_in: torch.Tensor
+    scores: torch.Tensor
+    rectifiers: list[Rectifier]
+
+    def gradients(self, seeds: Seeds, rule: ReluRule | None, wrt: torch.Tensor | None = None,
+                  *, keep_graph: bool = False) -> torch.Tensor:
+        """The gradient of the seeds at ``wrt`` (default ``x_in``) with ``rule`` at every
+        rectifier; ``keep_graph`` for a further backward pass over the same graph."""
+        with rules_attached(rule, self.rectifiers):
+            return backward(seeds, self.x_in if wrt is None else wrt, keep_graph=keep_graph)
+
+
+@contextmanager
+def forward_pass(module: nn.Module, x: torch.Tensor, method: Method, *, layer: str | None,
+                 output: OutputChoice, strict: bool) -> Iterator[ForwardPass]:
+    """Run ``module`` on ``x`` (checked by the caller) in eval mode with gradients on, up to
+    ``layer`` if given; report the operations without a rule of ``method``. The backward
+    passes belong inside the block (checkpointed layers recompute in eval mode there)."""
+    capture = None if layer is None else LayerCapture(_find_layer(module, layer), layer)
     with ExitStack() as stack:
         stack.enter_context(torch.inference_mode(False))
         stack.enter_context(torch.enable_grad())
@@ -100,15 +135,24 @@ def attribute(
             else:
                 scores = channel_scores(capture.run(module, x_in), capture.name)
         graph = scan(scores, x_in)
-        if chosen.relu_rule is not None:
+        if method.relu_rule is not None:
             _demote_thresholds_with_a_value(graph.rectifiers, graph.without_rule, recorder)
             owners = recorder.owners(graph.without_rule)
             in_order = sorted(graph.without_rule, key=lambda node: node._sequence_nr())
             found = [(owners[node], graph.without_rule[node]) for node in in_order]
-            report_without_rule(module, chosen.name, found, strict)
-        seeds = make_seeds(scores, target, seed=seed, label=label, at_output=layer is None)
-        with rules_attached(chosen.relu_rule, graph.rectifiers):
-            return _backward(seeds, x_in)
+            report_without_rule(module, method.name, found, strict)
+        yield ForwardPass(x_in, scores, graph.rectifiers)
+
+
+def scores_of(module: nn.Module, x: torch.Tensor, layer: str | None,
+              output: OutputChoice) -> torch.Tensor:
+    """The scores (N, U) ``attribute`` would choose targets from, without gradients: what
+    ``target="max"`` reads when the maps are taken at other inputs (noisy copies, a path)."""
+    with torch.no_grad(), eval_mode(module):
+        if layer is None:
+            return logits_from_output(module(x), output, x.shape[0])
+        capture = LayerCapture(_find_layer(module, layer), layer)
+        return channel_scores(capture.run(module, x), capture.name)
 
 
 @contextmanager
@@ -138,27 +182,37 @@ def _demote_thresholds_with_a_value(
 
 
 def targets_per_pass(x: torch.Tensor) -> int:
-    """How many targets one backward pass handles for an input like ``x`` (see above)."""
-    return max(1, min(TARGET_CHUNK, VECTORISED_ELEMENTS // x[0].numel()))
+    """How many targets one backward pass handles for gradients like ``x`` (see above)."""
+    return max(1, min(TARGET_CHUNK, VECTORISED_ELEMENTS // x.numel()))
 
 
-def _backward(seeds: Seeds, x_in: torch.Tensor) -> torch.Tensor:
+def backward(seeds: Seeds, wrt: torch.Tensor, *, keep_graph: bool = False) -> torch.Tensor:
+    """The gradient of ``seeds`` at ``wrt``: shaped like ``wrt``, or (K·N, …) for K batched
+    targets (target-major: rows k·N … k·N + N − 1 belong to target k)."""
     if not seeds.batched:
-        (grad,) = torch.autograd.grad(seeds.outputs, x_in, seeds.grad_outputs)
+        (grad,) = torch.autograd.grad(seeds.outputs, wrt, seeds.grad_outputs,
+                                      retain_graph=keep_graph)
         return grad.detach()
-    chunk = targets_per_pass(x_in)
+    chunk = targets_per_pass(wrt)
     chunks = seeds.grad_outputs.split(chunk)
     maps = []
     for i, part in enumerate(chunks):
-        retain = i < len(chunks) - 1  # one forward pass serves every chunk
+        retain = keep_graph or i < len(chunks) - 1  # one forward pass serves every chunk
         if chunk == 1:
-            (grad,) = torch.autograd.grad(seeds.outputs, x_in, part[0], retain_graph=retain)
+            (grad,) = torch.autograd.grad(seeds.outputs, wrt, part[0], retain_graph=retain)
         else:
             (grad,) = torch.autograd.grad(
-                seeds.outputs, x_in, part, retain_graph=retain, is_grads_batched=True
+                seeds.outputs, wrt, part, retain_graph=retain, is_grads_batched=True
             )
-        maps.append(grad.reshape(-1, *x_in.shape[1:]))
+        maps.append(grad.reshape(-1, *wrt.shape[1:]))
     return torch.cat(maps).detach()
+
+
+def _rule_methods(method: Method | MethodObject) -> list[Method]:
+    if isinstance(method, Method):
+        return [method]
+    found = [get_method(name) for name in method.rules]
+    return [m for m in found if isinstance(m, Method)]
 
 
 def as_module(model: object) -> nn.Module:
