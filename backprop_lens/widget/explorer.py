@@ -40,7 +40,7 @@ from .frontend import static_path
 from .grid import GridJob, PrecomputedGrid
 from .keys import OUTPUT, map_key
 from .maps import MapStore
-from .messages import handle, message_type
+from .messages import handle, message_type, status_error
 from .names import method_styles
 from .notes import crop_trait, flat_layer_notes
 from .perturb import check_attack, shown
@@ -368,7 +368,7 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
                 raise traitlets.TraitError(f"the front end may not set {forbidden}")
             super().set_state(sync_data)
         except (traitlets.TraitError, TypeError, ValueError) as exc:
-            self.status = f"error: {exc}"
+            self.status = status_error(exc)
             self.send_state([key for key in sync_data if key in self.keys])
 
     def _on_custom_message(self, widget: Any, content: Any, buffers: list[Any]) -> None:

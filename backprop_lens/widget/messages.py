@@ -29,6 +29,9 @@ class MessageTarget(Protocol):
                target: int | None = ..., masked: bool = ...) -> None: ...
 
 
+#: The longest status line a refused message or update gives, in characters.
+STATUS_CHARS = 240
+
 Handler = Callable[[MessageTarget, dict[str, Any], Sequence[Any]], None]
 
 HANDLERS: dict[str, Handler] = {
@@ -53,10 +56,20 @@ def handle(target: MessageTarget, content: Any, buffers: Sequence[Any]) -> str |
     try:
         handler(target, content, buffers)
     except (ValueError, TypeError) as exc:
-        return f"error: {exc}"
+        return status_error(exc)
     except Exception as exc:  # the kernel never dies of a message
-        return f"error: {type(exc).__name__}: {exc}"
+        return status_error(exc, named=True)
     return None
+
+
+def status_error(exc: BaseException, named: bool = False) -> str:
+    """The status line of a refused message or trait update: ``"error: "`` and what is wrong,
+    cut to ``STATUS_CHARS`` (a refused value may print as thousands of digits); ``named``: with
+    the exception's type first."""
+    text = f"{type(exc).__name__}: {exc}" if named else str(exc)
+    if len(text) > STATUS_CHARS:
+        text = text[: STATUS_CHARS - 1] + "…"
+    return f"error: {text}"
 
 
 def _hashable(value: Any) -> bool:
