@@ -104,7 +104,7 @@ def test_samples_are_labelled_with_their_imagenet_class() -> None:
 class _Pictures(torch.utils.data.Dataset[dict[str, object]]):
     """Items as mappings: a uint8 picture, a label, a mask."""
 
-    classes = ["dark", "bright"]
+    classes = ("dark", "bright")
 
     def __len__(self) -> int:
         return 2

@@ -33,7 +33,7 @@ import torch
 from .. import metrics, models
 from ..adversarial import pgd, pixels_to_input_units
 from ..engine.activations import logits_from_output
-from ..engine.model_guard import eval_mode
+from ..engine.model_guard import eval_twin
 from ..models import LensModel
 from ..render import ABS_GREY, convention_for
 from .batched import target_maps
@@ -97,8 +97,8 @@ class ModelWorker:
     def _rows(self, items: Sequence[Item]) -> list[Row]:
         spec, settings = self.spec, self.settings
         x = torch.cat([spec.preprocess(item.pixels[self.size]) for item in items])
-        with torch.no_grad(), eval_mode(spec.module):
-            probabilities = logits_from_output(spec.module(x)).softmax(dim=1)
+        with torch.no_grad():
+            probabilities = logits_from_output(eval_twin(spec.module)(x)).softmax(dim=1)
         targets, problems = targets_for(settings.targets, probabilities,
                                         [item.label for item in items])
         confidence, predicted = probabilities.max(dim=1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .compute import ModelWorker, compute_chunk
@@ -46,12 +47,18 @@ def default_loader_workers(source: Source) -> int:
 
 
 def run_local(source: Source, pending: Sequence[int], workers: Sequence[ModelWorker],
-              store: ResultsStore, batch_size: int, loader_workers: int,
+              store: ResultsStore, batch_size: int, loader_workers: int, threads: int,
               progress: Progress) -> None:
-    """Compute the rows of ``pending`` (indices into ``source``) into ``store``."""
+    """Compute the rows of ``pending`` (indices into ``source``) into ``store``, with torch
+    using ``threads`` threads (restored afterwards)."""
     reader = ItemReader(source, pending, sorted({worker.size for worker in workers}))
     loader = DataLoader(reader, batch_size=batch_size, collate_fn=_as_list,
                         num_workers=loader_workers,
                         prefetch_factor=2 if loader_workers else None)
-    for chunk in loader:
-        progress(store.add(compute_chunk(workers, chunk)))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for chunk in loader:
+            progress(store.add(compute_chunk(workers, chunk)))
+    finally:
+        torch.set_num_threads(before)

@@ -6,6 +6,10 @@ callable class, :class:`ChunkWorker`: each actor loads the models once, then rea
 of a chunk and runs :func:`compute.compute_chunk`, the function the local engine runs. The
 rows stream back to this process, which writes them (``output.ResultsStore``) as they come.
 
+Each actor runs torch with ``threads`` threads, by default as many as the local engine uses:
+some convolutions sum in an order that depends on the thread count, and the same threads give
+the same rows, bit for bit, as the local engine.
+
 Resources: on a cluster with GPUs each actor gets an equal share of them and runs its models
 on CUDA. CPU actors ask for at most one CPU each and, together, for one CPU less than the
 cluster has: Ray Data needs a free CPU for its own tasks, and a pipeline whose actors hold
@@ -18,7 +22,6 @@ Ray is optional: ``pip install 'backprop-lens[ray]'``.
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 from collections.abc import Callable, Sequence
@@ -37,7 +40,7 @@ CONNECT_TIMEOUT_S = 5.0
 
 #: On a busy machine Ray's agent process may need more than the raylet's default wait (about
 #: 15 s) to start, and the raylet then aborts; measured: 43 s on a 2-core machine at load 14.
-SLOW_START_CONFIG = {"agent_register_timeout_ms": 180_000}
+SLOW_START_CONFIG = {"agent_register_timeout_ms": 180_000, "raylet_start_wait_time_s": 180}
 
 
 class ChunkWorker:
@@ -63,7 +66,7 @@ class ChunkWorker:
 
 def run_ray(source: Source, pending: Sequence[int], models: Sequence[ModelLike],
             settings: Settings, sizes: Sequence[Size], store: ResultsStore, batch_size: int,
-            *, workers: int | None, device: str | None, address: str | None,
+            *, workers: int | None, threads: int, device: str | None, address: str | None,
             progress: Callable[[int], object]) -> None:
     """Compute the rows of ``pending`` on Ray into ``store`` (see the module doc)."""
     ray = _import_ray()
@@ -82,7 +85,7 @@ def run_ray(source: Source, pending: Sequence[int], models: Sequence[ModelLike],
             num_cpus=cpus, num_gpus=gpus,
             fn_constructor_kwargs={"source": source, "models": list(models),
                                    "settings": settings, "sizes": list(sizes),
-                                   "device": device, "threads": max(1, math.floor(cpus))})
+                                   "device": device, "threads": threads})
         for table in results.iter_batches(batch_size=None, batch_format="pyarrow"):
             progress(store.add(table))
     finally:
@@ -114,10 +117,7 @@ def connect(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     if address is None:
-        # Loopback only: by default Ray binds to the machine's network address.
-        ray.init(_node_ip_address="127.0.0.1", include_dashboard=False,
-                 num_cpus=max(4, os.cpu_count() or 1), log_to_driver=False,
-                 _system_config=SLOW_START_CONFIG)
+        start_local_ray()
         return True
     if not isinstance(address, str) or not address:
         raise TypeError(f"address must be 'auto', 'host:port' or 'ray://host:port'; got "
@@ -128,6 +128,25 @@ def connect(address: str | None) -> bool:
     except ConnectionError as error:
         raise ConnectionError(f"address: no Ray cluster answers at {address!r} ({error})") from None
     return True
+
+
+def start_local_ray(attempts: int = 3) -> None:
+    """Start Ray on this machine, bound to the loopback address only (by default Ray binds to
+    the machine's network address), with more logical CPUs than cores (see the module doc).
+
+    Ray gives its processes 15–30 s to start, which a busy machine can miss: then it tries again.
+    """
+    ray = _import_ray()
+    for attempt in range(attempts):
+        try:
+            ray.init(_node_ip_address="127.0.0.1", include_dashboard=False,
+                     num_cpus=max(4, os.cpu_count() or 1), log_to_driver=False,
+                     _system_config=SLOW_START_CONFIG)
+            return
+        except Exception as error:  # Ray raises a bare Exception when its node times out
+            ray.shutdown()
+            if "timed out during startup" not in str(error) or attempt == attempts - 1:
+                raise
 
 
 def check_reachable(address: str) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import torch
 from tqdm.auto import tqdm
 
 from ..engine import METHODS
@@ -66,6 +67,7 @@ def run(
     pgd: bool = False,
     batch_size: int | None = None,
     workers: int | None = None,
+    threads: int | None = None,
     device: str | None = None,
     address: str | None = None,
     progress: bool = True,
@@ -86,6 +88,9 @@ def run(
         batch_size: images per chunk (one forward pass per model and method); by default as
             many as keep a chunk near 16 images at 224² (at most 64).
         workers: decoding processes (local) or model actors (Ray); a default per engine.
+        threads: torch threads for the models, in this process or in each Ray actor; by
+            default this process's ``torch.get_num_threads()``. The rows of both engines are
+            the same bit for bit with the same threads (some sums depend on the thread count).
         device: where the models run (e.g. ``"cuda"``); the model's own device by default.
         address: the Ray cluster (``"auto"``, ``"ray://host:port"``); ``None`` starts a local
             Ray bound to 127.0.0.1, or uses one already started in this process.
@@ -115,6 +120,7 @@ def run(
                       default=max(1, min(MAX_BATCH, BATCH_ELEMENTS // size)))
     store = ResultsStore(out, settings)
     pending = [i for i, image in enumerate(source.ids) if image not in store.done]
+    threads = _positive(threads, "threads", default=torch.get_num_threads())
     start = time.perf_counter()
     computed = 0
     bar = tqdm(total=len(pending), unit="img", desc="stats", disable=not progress)
@@ -131,12 +137,13 @@ def run(
                             for spec, name in zip(specs, settings.models, strict=True)]
             run_local(source, pending, workers_here, store, batch,
                       _positive(workers, "workers", default=default_loader_workers(source),
-                                low=0), advance)
+                                low=0), threads, advance)
         elif pending:
             from .ray_engine import run_ray
 
             run_ray(source, pending, chosen, settings, [s.input_size for s in specs], store,
-                    batch, workers=workers, device=device, address=address, progress=advance)
+                    batch, workers=workers, threads=threads, device=device, address=address,
+                    progress=advance)
     finally:
         store.flush()  # also on Ctrl-C and errors: every finished chunk is kept
         bar.close()
