@@ -73,22 +73,16 @@ class ModelWorker:
 
     def rows(self, items: Sequence[Item]) -> list[Row]:
         """The rows of ``items`` (all readable). If the batch fails, each image is tried on its
-        own, and those that still fail get rows that name the error."""
+        own, and one that still fails gets rows that name the error."""
         if not items:
             return []
         try:
             return self._rows(items)
-        except Exception:  # find out which image(s) the model fails on
+        except Exception as error:  # find out which image(s) the model fails on
             if len(items) == 1:
-                raise
-        rows: list[Row] = []
-        for item in items:
-            try:
-                rows += self._rows([item])
-            except Exception as error:  # reported in the rows; the run goes on
                 message = f"model {self.name!r} failed: {type(error).__name__}: {error}"
-                rows += self.error_rows(item, message)
-        return rows
+                return self.error_rows(items[0], message)
+        return [row for item in items for row in self.rows([item])]
 
     def error_rows(self, item: Item, message: str) -> list[Row]:
         return [_row(item, self.name, method, error=message)

@@ -32,13 +32,15 @@ SETTINGS_FILE = "_settings.json"
 SETTINGS_KEY = b"backprop_lens.stats.settings"
 
 
-def read(out: str | os.PathLike[str]) -> pa.Table:
-    """Every row written so far to the results folder ``out`` (possibly while a run goes on)."""
-    folder = Path(out)
-    parts = sorted(folder.glob("part-*.parquet"))
+def read(out: str | os.PathLike[str], columns: list[str] | None = None) -> pa.Table:
+    """Every row written so far to the results folder ``out`` (possibly while a run goes on),
+    with all columns or the ``columns`` named."""
+    parts = sorted(Path(out).glob("part-*.parquet"))
+    schema = SCHEMA if columns is None else pa.schema([SCHEMA.field(c) for c in columns])
     if not parts:
-        return SCHEMA.empty_table()
-    return pa.concat_tables(pq.read_table(part, schema=SCHEMA) for part in parts)
+        return schema.empty_table()
+    return pa.concat_tables(pq.read_table(part, schema=schema, columns=columns)
+                            for part in parts)
 
 
 class ResultsStore:
@@ -50,9 +52,8 @@ class ResultsStore:
         self.settings = settings
         self.flush_images, self.flush_seconds = flush_images, flush_seconds
         self._check_or_create()
-        existing = read(self.folder)
         #: Images with rows already, from earlier runs: they are skipped.
-        self.done: set[str] = set(existing.column("image").to_pylist())
+        self.done: set[str] = set(read(self.folder, ["image"]).column("image").to_pylist())
         self._written: set[tuple[str, str, str]] = set()
         self._pending: list[pa.Table] = []
         self._pending_images: set[str] = set()

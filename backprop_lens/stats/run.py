@@ -132,8 +132,7 @@ def run(
 
     try:
         if pending and engine == "local":
-            device_name = device or _model_device(specs[0])
-            workers_here = [ModelWorker(spec, name, settings, device_name)
+            workers_here = [ModelWorker(spec, name, settings, device)
                             for spec, name in zip(specs, settings.models, strict=True)]
             run_local(source, pending, workers_here, store, batch,
                       _positive(workers, "workers", default=default_loader_workers(source),
@@ -152,11 +151,6 @@ def run(
     summary.write(store.folder)
     return StatsResult(store.folder, rows, summary, computed, len(source.ids) - len(pending),
                        time.perf_counter() - start)
-
-
-def _model_device(spec: object) -> str:
-    param = next(getattr(spec, "module").parameters(), None)  # noqa: B009 - a LensModel
-    return str(param.device) if param is not None else "cpu"
 
 
 def _flag(value: object, name: str) -> bool:

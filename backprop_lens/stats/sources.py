@@ -72,16 +72,12 @@ class Item:
 
 
 class Source:
-    """A sequence of images with unique ids; ``read(i)`` returns image ``i`` as a :class:`Raw`.
-
-    Sources are picklable (they travel to data-loader and Ray workers) and read lazily.
-    """
+    """A sequence of images with unique ``ids``; ``read(i)`` returns image ``i`` as a
+    :class:`Raw`. Sources are picklable (they travel to data-loader and Ray workers) and read
+    lazily."""
 
     description = ""
-
-    @property
-    def ids(self) -> list[str]:
-        raise NotImplementedError
+    ids: list[str]
 
     def read(self, index: int) -> Raw:
         raise NotImplementedError
@@ -94,15 +90,11 @@ class FileSource(Source):
                  labels: Sequence[int | None] | None = None,
                  label_names: Sequence[str | None] | None = None) -> None:
         self.paths = list(paths)
-        self._ids = list(ids)
+        self.ids = list(ids)
         self.description = description
         self.labels = list(labels) if labels is not None else [None] * len(self.paths)
         self.label_names = (list(label_names) if label_names is not None
                             else [None] * len(self.paths))
-
-    @property
-    def ids(self) -> list[str]:
-        return self._ids
 
     def read(self, index: int) -> Raw:
         return Raw(self.paths[index], self.labels[index], self.label_names[index])
@@ -114,10 +106,7 @@ class ShapesSource(Source):
     def __init__(self, n: int, seed: int) -> None:
         self.n, self.seed = n, seed
         self.description = f"shapes:{n}:{seed}"
-
-    @property
-    def ids(self) -> list[str]:
-        return [f"shapes:{self.n}:{self.seed}/{i}" for i in range(self.n)]
+        self.ids = [f"shapes:{n}:{seed}/{i}" for i in range(n)]
 
     @cached_property
     def _batch(self) -> data.shapes.ShapesBatch:
@@ -138,15 +127,12 @@ class DatasetSource(Source):
 
     def __init__(self, dataset: Dataset[Any]) -> None:
         self.dataset = dataset
-        self.description = f"{type(dataset).__name__} of {len(self.ids)} items"
-
-    @property
-    def ids(self) -> list[str]:
-        samples = getattr(self.dataset, "samples", None)
-        n = len(self.dataset)  # type: ignore[arg-type]
-        if isinstance(samples, Sequence) and len(samples) == n:
-            return [str(sample[0]) for sample in samples]
-        return [f"#{i}" for i in range(n)]
+        samples = getattr(dataset, "samples", None)
+        n = len(dataset)  # type: ignore[arg-type]
+        self.ids = ([str(sample[0]) for sample in samples]
+                    if isinstance(samples, Sequence) and len(samples) == n
+                    else [f"#{i}" for i in range(n)])
+        self.description = f"{type(dataset).__name__} of {n} items"
 
     def read(self, index: int) -> Raw:
         item = self.dataset[index]
