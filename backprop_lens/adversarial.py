@@ -31,7 +31,7 @@ from torch import nn
 
 from .engine.activations import logits_from_output
 from .engine.attribute import as_module, check_input
-from .engine.model_guard import eval_mode
+from .engine.model_guard import eval_twin
 from .models import LensModel
 from .models.init import seeded_generator
 
@@ -148,7 +148,8 @@ def pgd(
     low, high = _bounds(model, x)
     x = x.detach()
 
-    with eval_mode(module), torch.enable_grad():
+    module = eval_twin(module)  # the user's model is never changed, even for a moment
+    with torch.enable_grad():
         before = _predict(module, x)
         labels = before.argmax(dim=1) if target is None else _targets(target, x, before)
         sign = -1.0 if target is not None else 1.0  # descend the target's loss, else climb

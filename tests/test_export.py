@@ -21,6 +21,7 @@ from test_widget_explorer import small_explorer
 from backprop_lens import data, export_html, models
 from backprop_lens.widget import Explorer
 from backprop_lens.widget.export import STATE_MIME, VIEW_MIME, ExportedPage
+from backprop_lens.widget.maps import MAP_PREFIX
 
 _STATE_TAG = re.compile(f'<script type="{re.escape(STATE_MIME)}">(.*?)</script>', re.DOTALL)
 _VIEW_TAG = re.compile(f'<script type="{re.escape(VIEW_MIME)}">(.*?)</script>', re.DOTALL)
@@ -49,11 +50,22 @@ def is_explorer(model: dict[str, Any]) -> bool:
 
 
 def page_maps(model: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
-    """An Explorer model's maps: key → (mime, encoded picture)."""
-    entries = model["state"]["maps"]
-    return {buffer["path"][1]: (entries[buffer["path"][1]]["mime"],
-                                base64.b64decode(buffer["data"]))
-            for buffer in model.get("buffers", []) if buffer["path"][0] == "maps"}
+    """An Explorer model's maps: key → (mime, encoded picture), from the ``maps`` trait and, as a
+    state kept by merging the kernel's updates holds them (nbclient, JupyterLab), from the
+    per-map keys of the current generation (``widget/maps.py``), which the view prefers."""
+    state = model["state"]
+    found = {}
+    for buffer in model.get("buffers", []):
+        name, field = buffer["path"][0], buffer["path"][-1]
+        picture = base64.b64decode(buffer["data"])
+        if name == "maps" and field == "image":
+            key = buffer["path"][1]
+            found.setdefault(key, (state["maps"][key]["mime"], picture))
+        elif name.startswith(MAP_PREFIX) and picture:
+            entry = state[name]
+            if entry["generation"] == state.get("generation", 0):
+                found[name.removeprefix(MAP_PREFIX)] = (entry["mime"], picture)
+    return found
 
 
 class _Fetches(HTMLParser):

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .model_guard import eval_mode
+from .model_guard import eval_twin
 from .outputs import OutputChoice, logits_from_output
 
 __all__ = ["channel_scores", "layer_channel_scores", "logits_from_output"]
@@ -32,6 +32,7 @@ def layer_channel_scores(
     ``output`` chooses the logits in the model's output, as ``attribute``'s ``output=``.
     Scores are read inside each hook, before an in-place op downstream can change the output.
     """
+    model = eval_twin(model)  # the user's model is never changed; its hooks stay its own
     named = dict(model.named_modules())
     missing = [name for name in layers if name not in named]
     if missing:
@@ -49,7 +50,7 @@ def layer_channel_scores(
 
     handles = [named[name].register_forward_hook(hook_for(name)) for name in layers]
     try:
-        with torch.no_grad(), eval_mode(model):
+        with torch.no_grad():
             result = model(x)
     finally:
         for handle in handles:

@@ -20,7 +20,7 @@ from .activations import channel_scores
 from .graph import Rectifier, scan
 from .method_base import MethodObject, Request
 from .methods import Method, get_method
-from .model_guard import CallRecorder, LayerCapture, eval_mode
+from .model_guard import CallRecorder, LayerCapture, eval_twin
 from .outputs import OutputChoice, logits_from_output
 from .report import NonReluActivationWarning, report_without_rule
 from .rules import ReluRule, rules_attached
@@ -121,19 +121,21 @@ def forward_pass(module: nn.Module, x: torch.Tensor, method: Method, *, layer: s
     """Run ``module`` on ``x`` (checked by the caller) in eval mode with gradients on, up to
     ``layer`` if given; report the operations without a rule of ``method``. The backward
     passes belong inside the block (checkpointed layers recompute in eval mode there)."""
-    capture = None if layer is None else LayerCapture(_find_layer(module, layer), layer)
+    # The user's module is never changed: its eval-mode twin runs (also while checkpointed
+    # layers recompute), and the capture hook goes on the twin's layer.
+    twin = eval_twin(module)
+    capture = None if layer is None else LayerCapture(_find_layer(twin, layer), layer)
     with ExitStack() as stack:
         stack.enter_context(torch.inference_mode(False))
         stack.enter_context(torch.enable_grad())
         # A copy of an inference-mode tensor is an ordinary one, which autograd can use.
         x_in = (x.clone() if x.is_inference() else x).detach().requires_grad_(True)
-        stack.enter_context(eval_mode(module))  # also while checkpointing recomputes
-        recorder = stack.enter_context(CallRecorder(module))
+        recorder = stack.enter_context(CallRecorder(twin))
         with _shape_errors_named(recorder, x.shape):
             if capture is None:
-                scores = logits_from_output(module(x_in), output, x.shape[0])
+                scores = logits_from_output(twin(x_in), output, x.shape[0])
             else:
-                scores = channel_scores(capture.run(module, x_in), capture.name)
+                scores = channel_scores(capture.run(twin, x_in), capture.name)
         graph = scan(scores, x_in)
         if method.relu_rule is not None:
             _demote_thresholds_with_a_value(graph.rectifiers, graph.without_rule, recorder)
@@ -148,11 +150,12 @@ def scores_of(module: nn.Module, x: torch.Tensor, layer: str | None,
               output: OutputChoice) -> torch.Tensor:
     """The scores (N, U) ``attribute`` would choose targets from, without gradients: what
     ``target="max"`` reads when the maps are taken at other inputs (noisy copies, a path)."""
-    with torch.no_grad(), eval_mode(module):
+    twin = eval_twin(module)
+    with torch.no_grad():
         if layer is None:
-            return logits_from_output(module(x), output, x.shape[0])
-        capture = LayerCapture(_find_layer(module, layer), layer)
-        return channel_scores(capture.run(module, x), capture.name)
+            return logits_from_output(twin(x), output, x.shape[0])
+        capture = LayerCapture(_find_layer(twin, layer), layer)
+        return channel_scores(capture.run(twin, x), capture.name)
 
 
 @contextmanager

@@ -32,7 +32,7 @@ from torch.utils.hooks import RemovableHandle
 from .attribute import as_module, forward_pass
 from .method_base import HEATMAP, SIGNED_RGB, MethodObject, Request
 from .methods import Method, get_method
-from .model_guard import eval_mode
+from .model_guard import eval_twin, original_of
 from .targets import make_seeds
 
 #: Modules whose output is not a feature map of their own (they resample the one they get).
@@ -54,7 +54,7 @@ class _Activations:
         self._handle: RemovableHandle | None = None
 
     def _hook(self, module: nn.Module, inputs: Any, output: Any) -> None:
-        name = self._names.get(id(module))
+        name = self._names.get(id(original_of(module)))  # the engine runs twins
         if name is None or threading.get_ident() != self._thread:
             return
         if self.layer is not None:
@@ -125,8 +125,8 @@ class GradCAM(MethodObject):
         """The layer these maps are taken at for ``model`` and ``x``: ``layer`` or the
         default (one forward pass without gradients, in eval mode)."""
         module = as_module(model)
-        with _Activations(module, self.layer) as seen, torch.no_grad(), eval_mode(module):
-            module(x)
+        with _Activations(module, self.layer) as seen, torch.no_grad():
+            eval_twin(module)(x)
             return seen.chosen()[0]
 
     def compute(self, request: Request) -> torch.Tensor:

@@ -1,8 +1,11 @@
 """Running a user's model without leaving a trace on it.
 
-Everything here is undone on exit, also when the forward or backward pass raises: the
-training flag of every submodule, the temporary forward hook that captures a layer, and the
-global hooks that record which module ran which part of the graph.
+The model itself is never changed, not even for a moment: passes run on its eval-mode twin
+(``eval_twin``), whose modules share the model's parameters and buffers but have training off
+and hooks of their own. So a notebook cell that trains or runs the model while a widget's worker
+computes maps, on any thread, sees it exactly as it left it. What is set on the twin (the hook
+that captures a layer) or globally (the hooks that record which module ran which part of the
+graph) is removed on exit, also when the forward or backward pass raises.
 
 The hook that captures a layer lives on the (shared) module, but acts only for the thread that
 set it: a notebook may run the same model in a cell while a widget computes maps on a worker
@@ -11,9 +14,9 @@ thread.
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,17 +25,50 @@ from torch import nn
 from torch.nn.modules.conv import _ConvNd
 from torch.utils.hooks import RemovableHandle
 
+#: Where a twin module keeps the user's module it stands for (in its ``__dict__``: not a
+#: submodule, so ``named_modules`` does not list it).
+_ORIGINAL = "_backprop_lens_original"
 
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Put ``model`` in eval mode; restore each submodule's own flag afterwards."""
-    flags = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in flags:
-            module.training = training
+
+def eval_twin(model: nn.Module) -> nn.Module:
+    """An eval-mode twin of ``model`` to run instead of it: each submodule copied shallowly (a
+    new module object sharing the same parameter and buffer tensors; its own dicts of
+    parameters, buffers, submodules and hooks, holding what the model's hold now), with
+    ``training`` off. The structure, names and hooks registered so far are the model's;
+    anything registered on the twin stays on the twin. ``original_of`` maps a twin module (or
+    a replica made from it, as ``nn.DataParallel`` makes) back to the model's.
+
+    Memory: one Python object and a few small dicts per module, no tensor (VGG-16: README,
+    "The engine"). Modules kept outside the module tree (in a plain list, or bound into a
+    closure) are not twinned: they run as the user left them.
+    """
+    twins: dict[int, nn.Module] = {}
+
+    def twin_of(module: nn.Module) -> nn.Module:
+        found = twins.get(id(module))
+        if found is not None:  # a module registered twice stays one module
+            return found
+        twin = copy.copy(module)  # a new __dict__ holding the same values
+        twins[id(module)] = twin
+        state = twin.__dict__
+        for key, value in list(state.items()):
+            if isinstance(value, dict | set):  # parameters, buffers, submodules, hooks
+                state[key] = copy.copy(value)
+        state["_modules"] = type(state["_modules"])(
+            (name, None if child is None else twin_of(child))
+            for name, child in module._modules.items())
+        state["training"] = False
+        state[_ORIGINAL] = original_of(module)
+        return twin
+
+    return twin_of(model)
+
+
+def original_of(module: nn.Module) -> nn.Module:
+    """The user's module that ``module`` (a twin, or a replica of one) stands for; ``module``
+    itself when it is no twin."""
+    original: nn.Module = module.__dict__.get(_ORIGINAL, module)
+    return original
 
 
 class _StopForward(Exception):

@@ -30,7 +30,7 @@ from torch import nn
 
 from ..data.images import ImageLike, as_size, fit_to_size, image_tensor
 from ..engine.activations import logits_from_output
-from ..engine.model_guard import eval_mode
+from ..engine.model_guard import eval_twin, original_of
 from .classes import imagenet_classes
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -228,6 +228,7 @@ class LensModel:
 
 
 def _trace(module: nn.Module, shape: Sequence[int]) -> list[ForwardStep]:
+    module = eval_twin(module)  # the user's model is never changed; its hooks stay its own
     names = {id(m): n for n, m in module.named_modules() if n}
     steps: dict[int, ForwardStep] = {}
     thread = threading.get_ident()  # other threads may run the same model meanwhile
@@ -237,14 +238,14 @@ def _trace(module: nn.Module, shape: Sequence[int]) -> list[ForwardStep]:
             return
         key = id(m)
         if key in names and key not in steps and isinstance(output, torch.Tensor):
-            steps[key] = ForwardStep(names[key], m, tuple(output.shape[1:]))
+            steps[key] = ForwardStep(names[key], original_of(m), tuple(output.shape[1:]))
 
     param = next(module.parameters(), None)
     like = param if param is not None else torch.zeros(())
     x = torch.zeros(tuple(shape), dtype=like.dtype, device=like.device)
     handles = [m.register_forward_hook(record) for m in module.modules() if id(m) in names]
     try:
-        with torch.no_grad(), eval_mode(module):
+        with torch.no_grad():
             module(x)
     finally:
         for handle in handles:
@@ -322,15 +323,19 @@ def _first_layer_run(
     runs first). The forward pass is stopped at that layer, so the probe's channels need not
     match it; probes that fail earlier are tried with other channels and sizes.
     """
-    names = {id(m): n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)}
+    model = eval_twin(model)  # the probe hooks go on the twin: the user's model never has them
+    # By the user's modules: the hooks fire on twins of the twin (``_output_width`` makes one).
+    names = {id(original_of(m)): n for n, m in model.named_modules()
+             if isinstance(m, nn.Conv2d | nn.Linear)}
     thread = threading.get_ident()  # other threads may run the same model meanwhile
 
     def stop(module: nn.Module, inputs: Any) -> None:
         if threading.get_ident() == thread:
-            raise _FirstLayer(names[id(module)], module)
+            raise _FirstLayer(names[id(original_of(module))], original_of(module))
 
     sides = [input_size] if input_size is not None else [(s, s) for s in (224, 32)]
-    handles = [m.register_forward_pre_hook(stop) for m in model.modules() if id(m) in names]
+    handles = [m.register_forward_pre_hook(stop) for m in model.modules()
+               if id(original_of(m)) in names]
     try:
         for size in sides:
             for channels in (3, 1):
@@ -383,6 +388,6 @@ def _output_width(model: nn.Module, channels: int, size: tuple[int, int]) -> int
     param = next(model.parameters(), None)
     like = param if param is not None else torch.zeros(())
     x = torch.zeros((1, channels, *size), dtype=like.dtype, device=like.device)
-    with torch.no_grad(), eval_mode(model):
-        out = model(x)
+    with torch.no_grad():
+        out = eval_twin(model)(x)
     return int(logits_from_output(out).shape[1])

@@ -19,7 +19,7 @@ from .. import models
 from ..adversarial import pgd, pixels_to_input_units
 from ..engine import attribute
 from ..engine.activations import logits_from_output
-from ..engine.model_guard import eval_mode
+from ..engine.model_guard import eval_twin
 from ..metrics import rank_correlation, ssim
 from ..models import LensModel
 from ..render import ABS_GREY, convention_for
@@ -58,8 +58,8 @@ def mean_similarity(a: torch.Tensor, b: torch.Tensor, method: str) -> dict[str, 
 
 def top_classes(spec: LensModel, x: torch.Tensor, k: int = 1) -> torch.Tensor:
     """Each input's ``k`` highest-scoring classes, best first: (N, k) int64."""
-    with torch.no_grad(), eval_mode(spec.module):
-        return logits_from_output(spec.module(x)).topk(k, dim=1).indices
+    with torch.no_grad():
+        return logits_from_output(eval_twin(spec.module)(x)).topk(k, dim=1).indices
 
 
 def maps_for_classes(
