@@ -9,6 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: The paper's three methods: one backward rule at every rectifier tells them apart.
+PAPER_METHODS = ("saliency", "deconvnet", "guided_backprop")
+
 
 class TinyNet(nn.Module):
     """conv → ReLU → max-pool → conv → ReLU → linear; subclasses choose how the ReLU is written."""

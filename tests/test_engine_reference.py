@@ -8,12 +8,12 @@ import types
 import pytest
 import torch
 import torchvision
-from engine_nets import assert_close_maps
+from engine_nets import PAPER_METHODS, assert_close_maps
 from test_engine_rules import captum_map
 from torch import nn
 from torchvision.models.resnet import BasicBlock
 
-from backprop_lens import METHODS, attribute
+from backprop_lens import attribute
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +47,14 @@ def separate_relus(resnet: nn.Module) -> nn.Module:
     return reference.eval()
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PAPER_METHODS)
 def test_vgg16_matches_captum(vgg16: nn.Module, method: str) -> None:
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
     for target in (7, 420):
         assert_close_maps(attribute(vgg16, x, method, target), captum_map(vgg16, x, method, target))
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PAPER_METHODS)
 def test_resnet18_matches_captum_on_a_separate_relu_rewrite(
     resnet18: nn.Module, method: str
 ) -> None:

@@ -13,6 +13,7 @@ from captum.attr import Deconvolution, GuidedBackprop, Saliency
 from engine_nets import (
     FORMS,
     FORMS6,
+    PAPER_METHODS,
     Reference6Net,
     ReferenceReLU6,
     SeparateReLUNet,
@@ -37,8 +38,8 @@ def captum_map(model: nn.Module, x: torch.Tensor, method: str, target: int) -> t
         return CAPTUM[method](model).attribute(x, target=target, **kwargs).detach()
 
 
-def test_methods_lists_the_three_paper_methods() -> None:
-    assert METHODS == ("saliency", "deconvnet", "guided_backprop")
+def test_methods_list_the_three_paper_methods_first() -> None:
+    assert METHODS[:3] == PAPER_METHODS
 
 
 def test_rules_at_a_single_relu_match_their_definitions() -> None:
@@ -64,7 +65,7 @@ def test_max_pool_routes_the_gradient_through_its_forward_switch_in_every_method
     model = nn.Sequential(nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1, 1, bias=False))
     with torch.no_grad():
         model[2].weight.fill_(2.0)
-    for method in METHODS:
+    for method in PAPER_METHODS:
         got = attribute(model, x, method, target=0)
         assert torch.equal(got, torch.tensor([[[[0.0, 2.0], [0.0, 0.0]]]])), method
 
@@ -86,7 +87,7 @@ def test_the_reference_tells_the_methods_apart() -> None:
     torch.manual_seed(0)
     reference = SeparateReLUNet().eval()
     x = torch.randn(2, 3, 8, 8)
-    maps = [captum_map(reference, x, method, 0) for method in METHODS]
+    maps = [captum_map(reference, x, method, 0) for method in PAPER_METHODS]
     for i in range(len(maps)):
         for j in range(i + 1, len(maps)):
             assert not torch.allclose(maps[i], maps[j], atol=1e-6)
@@ -134,7 +135,7 @@ def _reference_map(reference: nn.Module, x: torch.Tensor, target: int) -> torch.
 
 
 @pytest.mark.parametrize("form", list(FORMS6))
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PAPER_METHODS)
 def test_every_relu6_form_follows_the_rule_with_the_mask_0_a_6(form: str, method: str) -> None:
     torch.manual_seed(1)
     net = FORMS6[form]().eval()
@@ -153,7 +154,7 @@ def test_the_relu6_reference_tells_the_methods_and_the_cap_apart() -> None:
     """Guards the ReLU6 test: the cap and each rule change the map."""
     torch.manual_seed(1)
     x = 6 * torch.randn(2, 3, 8, 8)
-    maps = {m: _reference_map(Reference6Net(m).eval(), x, 0) for m in METHODS}
+    maps = {m: _reference_map(Reference6Net(m).eval(), x, 0) for m in PAPER_METHODS}
     assert not torch.allclose(maps["guided_backprop"], maps["deconvnet"])
     assert not torch.allclose(maps["guided_backprop"], maps["saliency"])
     relu = same_weights(Reference6Net("saliency"), SeparateReLUNet())
@@ -169,7 +170,7 @@ def _with_reference_relu6(model: nn.Module, method: str) -> nn.Module:
     return reference.eval()
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PAPER_METHODS)
 def test_mobilenet_v2_matches_its_rewrite_with_the_reference_relu6(method: str) -> None:
     torch.manual_seed(0)
     model = torchvision.models.mobilenet_v2(weights=None).eval()  # ReLU6(inplace=True)
@@ -196,7 +197,7 @@ def test_clamp_passes_nothing_at_its_bounds_like_any_rectifier() -> None:
         m = ((x > 0) & ((x < 6) if capped else True)).float().flatten()
         want = {"saliency": w[0] * m, "deconvnet": w[0].clamp(min=0),
                 "guided_backprop": w[0].clamp(min=0) * m}
-        for method in METHODS:
+        for method in PAPER_METHODS:
             assert torch.equal(attribute(net, x, method, 0).flatten(), want[method]), method
 
 
