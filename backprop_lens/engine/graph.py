@@ -92,9 +92,8 @@ def classify(node: Node) -> Rectifier | str | None:
     for an operation whose plain gradient every method keeps."""
     name = node.name()
     if name.startswith("torch::autograd::"):
-        kind = name.rsplit("::", 1)[-1]
-        if kind == "CopySlices":
-            return "an in-place operation on a view (which hides the operation)"
+        if name.endswith("::CopySlices"):
+            return _in_place_on_a_view(node)
         return None  # AccumulateGrad (a leaf), GraphRoot, …
     base = _SUFFIX.sub("", name)
     if base == "Relu":
@@ -126,6 +125,18 @@ def classify(node: Node) -> Rectifier | str | None:
     if isinstance(node, torch.autograd.function.BackwardCFunction):
         return f"custom autograd.Function {base}"
     return _snake(base)
+
+
+def _in_place_on_a_view(node: Node) -> str | None:
+    """An in-place operation on a view is wrapped in a ``CopySlices`` node, whose backward runs
+    the wrapped node without its hooks: no rule can reach a rectifier there."""
+    wrapped = getattr(node, "_wrapped_node", None)
+    inner = "an operation" if wrapped is None else classify(wrapped)
+    if inner is None:
+        return None  # a linear operation (x[:, :3] += b): its plain gradient is right
+    if isinstance(inner, Rectifier):
+        return "in-place relu on a view: no rule reaches it there, apply it out of place"
+    return f"{inner} in place on a view"
 
 
 def _snake(camel: str) -> str:

@@ -177,7 +177,7 @@ class CallRecorder:
             what, want = "channels", module.in_channels
         else:
             axis, what, want = -1, "features", module.in_features
-        if x.ndim < -axis or x.shape[axis] == want:
+        if want == 0 or x.ndim < -axis or x.shape[axis] == want:  # 0: a lazy module
             return
         got = x.shape[axis]
         kind = "convolution" if isinstance(module, _ConvNd) else "linear layer"
