@@ -82,8 +82,9 @@ class SmoothGrad(MethodObject):
         flat = x.detach().flatten(1)
         sigma = self.noise_level * (flat.amax(dim=1) - flat.amin(dim=1))
         shape = (x.shape[0], self.samples, *x.shape[1:])
-        noise = torch.randn(shape, generator=generator, device=x.device, dtype=x.dtype)
-        return noise * sigma.view(-1, 1, 1, 1, 1)
+        # drawn in float32 whatever x's dtype: the same seed gives the same noise in float64
+        noise = torch.randn(shape, generator=generator, device=x.device, dtype=torch.float32)
+        return noise.to(x.dtype) * sigma.view(-1, 1, 1, 1, 1)
 
     def compute(self, request: Request) -> torch.Tensor:
         x = request.x.detach()
