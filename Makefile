@@ -73,6 +73,7 @@ lab: $(LAB_STAMP) $(LABEXT)
 
 benchmark: $(DEV_STAMP)
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/methods.py
 	$(PY) benchmarks/stats.py
 
 benchmark-widget: $(DEV_STAMP) $(CHROMIUM)
