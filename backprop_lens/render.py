@@ -5,6 +5,13 @@
   pixel = 0.5 + 0.5 · v, so grey is zero, brighter is positive, darker negative.
 - ``abs_grey`` (saliency): |g| summed over channels, clipped at its 99th percentile and divided by
   it, shown as grey levels.
+- ``signed_channel`` (input × gradient, Integrated Gradients): the map summed over channels, one
+  signed value per pixel, clipped at the 1st/99th percentiles and divided by the larger magnitude,
+  through a diverging colour map (matplotlib's ``RdBu_r``: blue negative, white zero, red positive).
+- ``heatmap`` (Grad-CAM): one non-negative channel divided by its maximum, through a sequential
+  colour map (``inferno``), meant to be laid over the image (the view sets its opacity).
+
+Which convention a method gets is the engine's ``display`` of that method.
 
 Each rendered map keeps the ``scale`` it was divided by. A view can then put several maps on one
 shared scale S without re-rendering: a signed map becomes 0.5 + (p − 0.5)·s/S (CSS
@@ -20,20 +27,27 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .engine import METHODS, get_method
+
 SIGNED_RGB = "signed_rgb"
 ABS_GREY = "abs_grey"
+SIGNED_CHANNEL = "signed_channel"
+HEATMAP = "heatmap"
 
 CONVENTIONS: dict[str, str] = {
     SIGNED_RGB: "signed RGB centred on grey, clipped at the 1st/99th percentile",
     ABS_GREY: "|g| summed over channels, grey, clipped at the 99th percentile",
+    SIGNED_CHANNEL: "summed over channels, diverging colours (blue −, white 0, red +), "
+                    "clipped at the 1st/99th percentile",
+    HEATMAP: "heat map over the image (inferno, divided by its maximum)",
 }
 
-#: The convention users expect for each method; unknown methods are shown as signed RGB.
-METHOD_CONVENTIONS: dict[str, str] = {
-    "saliency": ABS_GREY,
-    "deconvnet": SIGNED_RGB,
-    "guided_backprop": SIGNED_RGB,
-}
+#: The colour maps (matplotlib's names) of the single-channel conventions.
+COLOUR_MAPS: dict[str, str] = {SIGNED_CHANNEL: "RdBu_r", HEATMAP: "inferno"}
+
+#: The convention users expect for each method: the engine's ``display`` of the registered
+#: method (computed once, here); unknown methods are shown as signed RGB.
+METHOD_CONVENTIONS: dict[str, str] = {name: get_method(name).display for name in METHODS}
 
 
 #: Encodings a rendered map can travel in: lossless PNG (default), or smaller lossy WebP/JPEG.
@@ -70,6 +84,11 @@ def robust_scale(values: torch.Tensor | np.ndarray, convention: str) -> float:
         scale = max(abs(low), abs(high))
     elif convention == ABS_GREY:
         scale = np.percentile(np.abs(array).sum(axis=0), 99)
+    elif convention == SIGNED_CHANNEL:
+        low, high = np.percentile(array.sum(axis=0), [1, 99])
+        scale = max(abs(low), abs(high))
+    elif convention == HEATMAP:
+        scale = array[0].max()
     else:
         raise ValueError(f"convention must be one of {sorted(CONVENTIONS)}; got {convention!r}")
     return float(scale) if scale > 0 else 1.0
@@ -81,6 +100,8 @@ def to_pixels(
     """The map as (H, W, 3) uint8 pixels, and the scale used (its own unless given)."""
     array = as_chw(values)
     scale = robust_scale(array, convention) if scale is None else float(scale)
+    if convention in COLOUR_MAPS:
+        return _coloured(array, convention, scale), scale
     if convention == SIGNED_RGB:
         unit = np.clip(array / scale, -1.0, 1.0) * 0.5 + 0.5
         if unit.shape[0] == 1:
@@ -91,6 +112,19 @@ def to_pixels(
         unit = np.repeat(np.clip(np.abs(array).sum(axis=0, keepdims=True) / scale, 0, 1), 3, 0)
     pixels = np.round(unit.transpose(1, 2, 0) * 255.0).astype(np.uint8)
     return pixels, scale
+
+
+def _coloured(array: np.ndarray, convention: str, scale: float) -> np.ndarray:
+    """(H, W, 3) uint8: one value per pixel through the convention's colour map (matplotlib,
+    imported here: the maps of the paper's three methods never need it)."""
+    from matplotlib import colormaps
+
+    if convention == SIGNED_CHANNEL:
+        unit = np.clip(array.sum(axis=0) / scale, -1.0, 1.0) * 0.5 + 0.5
+    else:
+        unit = np.clip(array[0] / scale, 0.0, 1.0)
+    rgba = colormaps[COLOUR_MAPS[convention]](unit, bytes=True)
+    return np.ascontiguousarray(rgba[..., :3])
 
 
 def encode(pixels: np.ndarray, encoding: str = "png", quality: int = 85) -> bytes:
