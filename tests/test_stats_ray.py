@@ -52,7 +52,7 @@ def test_actors_leave_a_cpu_for_ray_data() -> None:
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    start_local_ray()  # what engine="ray" starts without an address: loopback only, 4+ CPUs
+    start_local_ray()  # what engine="ray" starts without an address: loopback, 4+ CPUs
     assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
     yield
     ray.shutdown()

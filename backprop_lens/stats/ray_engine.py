@@ -38,10 +38,6 @@ from .sources import Size, Source, read_item
 #: Seconds to wait for a Ray address to answer before giving up.
 CONNECT_TIMEOUT_S = 5.0
 
-#: On a busy machine Ray's agent process may need more than the raylet's default wait (about
-#: 15 s) to start, and the raylet then aborts; measured: 43 s on a 2-core machine at load 14.
-SLOW_START_CONFIG = {"agent_register_timeout_ms": 180_000, "raylet_start_wait_time_s": 180}
-
 
 class ChunkWorker:
     """One Ray actor's state (its models, loaded once) and its work on a batch of chunks."""
@@ -130,23 +126,12 @@ def connect(address: str | None) -> bool:
     return True
 
 
-def start_local_ray(attempts: int = 3) -> None:
+def start_local_ray() -> None:
     """Start Ray on this machine, bound to the loopback address only (by default Ray binds to
-    the machine's network address), with more logical CPUs than cores (see the module doc).
-
-    Ray gives its processes 15–30 s to start, which a busy machine can miss: then it tries again.
-    """
+    the machine's network address), with more logical CPUs than cores (see the module doc)."""
     ray = _import_ray()
-    for attempt in range(attempts):
-        try:
-            ray.init(_node_ip_address="127.0.0.1", include_dashboard=False,
-                     num_cpus=max(4, os.cpu_count() or 1), log_to_driver=False,
-                     _system_config=SLOW_START_CONFIG)
-            return
-        except Exception as error:  # Ray raises a bare Exception when its node times out
-            ray.shutdown()
-            if "timed out during startup" not in str(error) or attempt == attempts - 1:
-                raise
+    ray.init(_node_ip_address="127.0.0.1", include_dashboard=False,
+             num_cpus=max(4, os.cpu_count() or 1), log_to_driver=False)
 
 
 def check_reachable(address: str) -> None:
