@@ -29,15 +29,15 @@ GOALS = {"one": 0.8, "ten": 0.6}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--cases", choices=["one", "ten", "all"], default="all")
     parser.add_argument("--samples", type=int, default=25)
     parser.add_argument("--steps", type=int, default=32)
-    parser.add_argument("--cases", choices=["one", "ten", "all"], default="all")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", module="captum")
+    torch.set_num_threads(args.threads)
 
     model = torchvision.models.vgg16(weights=None).eval()
     x = torch.randn(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
