@@ -16,14 +16,18 @@ r and SSIM, class sensitivity).
   plain gradient there. Its cost per call is what is measured here, not its maps.)
 
 The two take turns on segments of ``--segment`` images so that a busy machine slows both
-alike. Then, unless ``--no-ray``: the Ray engine with ``--ray-workers`` actors on a local Ray
-(started first and timed apart) against the local engine, on the same images. One machine shows
-Ray's overhead, not a speed-up.
+alike; the CPU time they use (this process and its data-loader workers) is printed too, as it
+depends less on what else the machine runs.
+
+Then, unless ``--no-ray``: the Ray engine with ``--ray-workers`` actors on a local Ray (started
+first and timed apart) against the local engine, on the same images. One machine shows Ray's
+overhead, not a speed-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 import warnings
@@ -61,6 +65,12 @@ def write_images(folder: Path, n: int, seed: int = 0) -> list[Path]:
     return paths
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the data-loader workers)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def captum_loop(spec: models.LensModel) -> Callable[[list[Path]], None]:
     """One image, one target, one method at a time, then the same metrics as a stats row."""
     explainers = {"saliency": Saliency(spec.module), "deconvnet": Deconvolution(spec.module),
@@ -94,6 +104,7 @@ def main() -> None:
     spec = models.load(args.model)
     loop = captum_loop(spec)
     seconds = {"ours": 0.0, "Captum": 0.0}
+    cpu = {"ours": 0.0, "Captum": 0.0}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "images").mkdir()
@@ -104,19 +115,24 @@ def main() -> None:
                   progress=False)
         for k, start in enumerate(range(0, args.n, args.segment)):
             segment = paths[start:start + args.segment]
-            began = time.perf_counter()
-            stats.run(spec, segment, METHODS, f"top{TARGETS}", out=folder / f"ours{k}.parquet",
-                      progress=False)
-            seconds["ours"] += time.perf_counter() - began
-            began = time.perf_counter()
-            loop(segment)
-            seconds["Captum"] += time.perf_counter() - began
+            for name, work in (
+                ("ours", lambda s=segment, k=k: stats.run(
+                    spec, s, METHODS, f"top{TARGETS}", out=folder / f"ours{k}.parquet",
+                    progress=False)),
+                ("Captum", lambda s=segment: loop(s)),
+            ):
+                began, cpu_began = time.perf_counter(), cpu_seconds()
+                work()
+                seconds[name] += time.perf_counter() - began
+                cpu[name] += cpu_seconds() - cpu_began
         print(f"{args.model}, 224², {len(METHODS)} methods × top-{TARGETS}, {args.n} images, "
               f"CPU, {torch.get_num_threads()} threads, torch {torch.__version__}")
         rates = {name: args.n / value for name, value in seconds.items()}
         for name, rate in rates.items():
-            print(f"  {name:<8} {rate:6.2f} images/s ({seconds[name]:.1f} s)")
-        print(f"  ours / Captum: {rates['ours'] / rates['Captum']:.2f}× (goal ≥ 2×)")
+            print(f"  {name:<8} {rate:6.2f} images/s ({seconds[name]:.1f} s; CPU "
+                  f"{cpu[name] / args.n:.2f} s per image)")
+        print(f"  ours / Captum: {rates['ours'] / rates['Captum']:.2f}× in images/s, "
+              f"{cpu['Captum'] / cpu['ours']:.2f}× in CPU time (goal ≥ 2×)")
         if not args.no_ray:
             ray_vs_local(spec, paths, folder, args.ray_workers)
 
