@@ -10,11 +10,11 @@ fresh kernel needs neither.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from ..engine import attribute
+from ..engine import IntegratedGradients, attribute, get_method
 from ..models import LensModel
 from ..render import ABS_GREY, RenderedMap, convention_for, render_map
 from .keys import CLEAN, OUTPUT, map_key
@@ -31,6 +31,11 @@ class ComputedMaps:
     similarities: dict[str, float]
     #: The class sensitivity of the maps of two or more output targets, else None.
     sensitivity: float | None
+    #: The maps themselves, (K, C, H, W) for the K targets (before rendering).
+    maps: torch.Tensor | None = None
+    #: Integrated Gradients' completeness by map key: {"error": Σ map − (f(x) − f(b)),
+    #: "gain": f(x) − f(b)}; empty for other methods.
+    completeness: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def compute_maps(spec: LensModel, x: torch.Tensor, layer: str, method: str,
@@ -56,7 +61,22 @@ def compute_maps(spec: LensModel, x: torch.Tensor, layer: str, method: str,
         absolute = convention_for(method) == ABS_GREY
         similarities = {map_key(layer, t, method): ssim(original, perturbed, absolute)
                         for t, original, perturbed in zip(targets, originals, maps, strict=True)}
-    return ComputedMaps(rendered, similarities, sensitivity)
+    return ComputedMaps(rendered, similarities, sensitivity, maps,
+                        completeness_of(spec, x, layer, method, targets, maps))
+
+
+def completeness_of(spec: LensModel, x: torch.Tensor, layer: str, method: str,
+                    targets: Sequence[int], maps: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Integrated Gradients' completeness error of each map (two forward passes), by map key;
+    empty for every other method."""
+    chosen = get_method(method)
+    if not isinstance(chosen, IntegratedGradients):
+        return {}
+    errors = chosen.completeness_error(spec, x, maps, list(targets),
+                                       layer=None if layer == OUTPUT else layer)
+    sums = maps.flatten(1).sum(dim=1)
+    return {map_key(layer, t, method): {"error": float(e), "gain": float(s - e)}
+            for t, e, s in zip(targets, errors, sums, strict=True)}
 
 
 def _attribute(spec: LensModel, x: torch.Tensor, layer: str, method: str,

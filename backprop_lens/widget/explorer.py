@@ -55,9 +55,11 @@ from .scheduler import (
     precompute_batches,
     wanted_at,
 )
+from .weights import TRAINED, WeightsControl
 
 #: Traits the front end may set; everything else is Python's.
-FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale", "show_hint"})
+FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale", "show_hint",
+                               "weights", "overlay_opacity"})
 
 
 class Explorer(PageEmbedding, anywidget.AnyWidget):
@@ -121,6 +123,15 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
     layer_notes = traitlets.Dict().tag(sync=True)
     show_hint = traitlets.Bool(True).tag(sync=True)
 
+    # The sanity check (``weights``): the level of cascading randomisation shown, its levels,
+    # per method the SSIM/Spearman curves, the randomised model's top classes.
+    weights = traitlets.Unicode(TRAINED).tag(sync=True)
+    weight_levels = traitlets.List(traitlets.Dict()).tag(sync=True)
+    weights_similarity = traitlets.Dict().tag(sync=True)
+    weights_top = traitlets.List(traitlets.List()).tag(sync=True)
+    completeness = traitlets.Dict().tag(sync=True)  # Integrated Gradients', by map key
+    overlay_opacity = traitlets.Float(0.6).tag(sync=True)  # of heat maps over the image
+
     def __init__(
         self,
         model: LensModel | nn.Module | str | None = None,
@@ -153,6 +164,11 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
         self._attacks = AttackRunner(self, self._worker.submit_task, self._input_lock,
                                      self._set_input)
         self.on_msg(self._on_custom_message)
+        self._weights = WeightsControl(
+            self, self._worker.submit_task,
+            lambda rendered, pinned: self._maps.publish(
+                rendered, self._worker.generation, True, self._grid.keys | pinned),
+            lambda: (self._spec, self._session.x, self._encoding, self._worker.generation))
         self._spec = as_spec(model)
         self._image = default_image(self._spec) if image is None else image
         self._load()
@@ -201,6 +217,12 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
         current image; empty when no ``precompute`` was asked for."""
         return self._grid.keys
 
+    def precompute_weights(self, methods: Sequence[str] | None = None) -> None:
+        """Queue the maps of every randomisation level (``weights``) at the current layer and
+        target, kept whole so that a saved or published page scrubs the weights slider, and
+        the similarity curves (``weights.WeightsControl.precompute``)."""
+        self._weights.precompute(methods)
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every queued map is computed; False if ``timeout`` (s) ran out first."""
         return self._worker.wait_idle(timeout)
@@ -233,6 +255,8 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
             self.target = top
             self.crop = crop_trait(self._image, spec.input_size)
             self.layer_notes = {}
+            self.completeness = {}
+            self._weights.reset(spec)
             self._ready = True
         self._maps.publish(first, generation, notify=False, pinned=self._grid.keys)
         self._precompute_top(OUTPUT)
@@ -247,6 +271,7 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
         generation = self._worker.new_generation()
         self._maps.clear()
         self._grid.keep(grid)
+        self._weights.reset()
         return generation
 
     def _show_input(self, probabilities: torch.Tensor, targets: Ranked, generation: int) -> None:
@@ -340,6 +365,13 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
             raise traitlets.TraitError(f"method must be one of {self.methods}; got {value!r}")
         return str(value)
 
+    @traitlets.validate("weights")
+    def _valid_weights(self, proposal: dict[str, Any]) -> str:
+        try:
+            return self._weights.check(proposal["value"])
+        except ValueError as exc:
+            raise traitlets.TraitError(str(exc)) from None
+
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"]
@@ -394,7 +426,7 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
             self._precompute_top(self.layer)
         self._request_view()
 
-    @traitlets.observe("method", "target")
+    @traitlets.observe("method", "target", "weights")
     def _choice_changed(self, change: dict[str, Any]) -> None:
         if self._ready:
             self._request_view()
@@ -411,6 +443,7 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
             self.status = "computing" if missing else "idle"
         for method in missing:
             self._worker.submit(VIEW, self.layer, method, (self.target,), self._view_requests)
+        self._weights.request_view()
 
     def _precompute_top(self, layer: str) -> None:
         """Queue every method's maps of the layer's top-k targets, the current method first."""
@@ -444,6 +477,8 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
         if found.sensitivity is not None:
             self._sensitivity[job.method] = found.sensitivity
         session.similarities.update(found.similarities)
+        if found.completeness:
+            self.completeness = {**self.completeness, **found.completeness}
         self._maps.publish(found.rendered, job.generation, notify=True, pinned=self._grid.keys)
         if compare:
             self._show_similarity()

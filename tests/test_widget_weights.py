@@ -1,0 +1,131 @@
+"""The Explorer's weights control (cascading randomisation, Adebayo et al. 2018): the levels,
+the synced ``weights`` trait and its validation, maps and predictions at a level, the
+similarity curves, Integrated Gradients' completeness, and the user's model left alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from backprop_lens import models
+from backprop_lens.widget import OUTPUT, Explorer
+from backprop_lens.widget.keys import map_key
+from backprop_lens.widget.weights import (
+    TRAINED,
+    WEIGHTS_PREFIX,
+    unit_of,
+    weight_levels,
+    weights_key,
+)
+
+#: A rule method, a map shown as |map|, a heat map and a method with a completeness error.
+SHOWN = ("guided_backprop", "saliency", "gradcam", "integrated_gradients")
+
+
+def small_explorer(**kwargs: Any) -> Explorer:
+    spec = models.paper_cnn(n_filters=8, input_size=32, n_classes=10)
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    explorer = Explorer(model=spec, image=image, methods=SHOWN, top_k=2, **kwargs)
+    assert explorer.wait(120)
+    return explorer
+
+
+@pytest.fixture(scope="module")
+def explorer() -> Explorer:
+    return small_explorer()
+
+
+def test_units_and_levels_go_down_the_network_one_unit_at_a_time() -> None:
+    assert unit_of("_blocks.3._bn1") == "_blocks.3"
+    assert unit_of("features.10") == "features.10"
+    assert unit_of("_conv_head") == "_conv_head"
+    assert unit_of("classifier") == "classifier"
+    levels = weight_levels(models.load("shapes_cnn"))
+    assert [level["name"] for level in levels] == [TRAINED, "fc2", "fc1", "conv3", "conv2",
+                                                    "conv1"]
+    assert levels[-1]["label"] == "all layers re-drawn"
+    lite = weight_levels(models.load("efficientnet_lite0"))
+    names = [level["name"] for level in lite]
+    assert names[:4] == [TRAINED, "_fc", "_bn1", "_conv_head"]
+    assert names[4] == "_blocks.15._expand_conv" and names[-1] == "_conv_stem"
+    assert len(lite) == 1 + 3 + 16 + 2  # head, 16 blocks, batch norm and stem
+
+
+def test_weights_key_prefixes_only_randomised_levels() -> None:
+    assert weights_key(TRAINED, "output/3/saliency") == "output/3/saliency"
+    assert weights_key("conv1", "output/3/saliency") == f"{WEIGHTS_PREFIX}conv1/output/3/saliency"
+
+
+def test_the_weights_trait_is_validated_from_python_and_the_front_end(
+    explorer: Explorer,
+) -> None:
+    assert explorer.weights == TRAINED
+    assert explorer.weight_levels[0] == {"name": TRAINED, "label": "trained"}
+    with pytest.raises(Exception, match="weights must be one of"):
+        explorer.weights = "no such layer"
+    explorer.set_state({"weights": 7})
+    assert explorer.status.startswith("error") and "weights" in explorer.status
+    assert explorer.weights == TRAINED
+
+
+def test_a_level_shows_the_randomised_models_maps_and_predictions_and_curves(
+    explorer: Explorer,
+) -> None:
+    spec = explorer.model
+    before = {name: value.clone() for name, value in spec.module.state_dict().items()}
+    levels = [level["name"] for level in explorer.weight_levels]
+    deepest = levels[-1]
+    explorer.set_state({"weights": deepest})  # as the front end's slider does
+    assert explorer.weights == deepest
+    assert explorer.wait(300)
+    assert explorer.status == "idle"
+    target = explorer.target
+    for method in SHOWN:
+        trained = explorer.maps[map_key(OUTPUT, target, method)]
+        randomised = explorer.maps[weights_key(deepest, map_key(OUTPUT, target, method))]
+        assert randomised["image"] != trained["image"]
+    top = explorer.weights_top
+    assert len(top) == 5 and all(0 <= p <= 1 for _, p in top)
+    trained_top = [index for index, _ in explorer.targets[OUTPUT][:5]]
+    assert [index for index, _ in top] != trained_top or top[0][1] != explorer.targets[OUTPUT][0][1]
+    # Per method, one SSIM and one Spearman ρ per level, the trained level 1.
+    curves = explorer.weights_similarity
+    assert set(curves) == set(SHOWN)
+    for curve in curves.values():
+        for values in (curve["ssim"], curve["spearman"]):
+            assert len(values) == len(levels) and values[0] == 1.0
+            assert all(v is not None and -1 <= v <= 1 for v in values)
+        assert curve["ssim"][-1] < 0.9  # every layer re-drawn: not the trained map
+    # Every level's maps are kept (a page can scrub the slider).
+    for level in levels[1:]:
+        assert weights_key(level, map_key(OUTPUT, target, "saliency")) in explorer.maps
+    # The user's model is not touched by the randomised twins.
+    after = spec.module.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+    explorer.weights = TRAINED
+    assert explorer.wait(60) and explorer.weights_top == []
+
+
+def test_integrated_gradients_completeness_is_synced(explorer: Explorer) -> None:
+    key = map_key(OUTPUT, explorer.target, "integrated_gradients")
+    entry = explorer.completeness[key]
+    assert set(entry) == {"error", "gain"}
+    assert abs(entry["error"]) < 0.2 * abs(entry["gain"]) + 1e-3
+
+
+def test_precompute_weights_checks_its_methods(explorer: Explorer) -> None:
+    with pytest.raises(ValueError, match="methods must be among"):
+        explorer.precompute_weights(["deconvnet"])
+
+
+def test_a_new_image_resets_the_curves_but_keeps_the_levels() -> None:
+    explorer = small_explorer()
+    explorer.precompute_weights(["saliency"])
+    assert explorer.wait(120)
+    assert set(explorer.weights_similarity) == {"saliency"}
+    explorer.image = np.zeros((32, 32, 3), dtype=np.uint8)
+    assert explorer.weights_similarity == {} and explorer.weights == TRAINED
+    assert not any(key.startswith(WEIGHTS_PREFIX) for key in explorer.maps)
