@@ -93,6 +93,6 @@ export function hintText(
       "maps are computed.";
   }
   const values = measured.map((m) => `${methodLabel(styles, m)} ${sensitivity[m].toFixed(2)}`);
-  return `${finding}: class sensitivity here ${values.join(", ")} (chart below). Scrub the ` +
+  return `${finding}. Here, class sensitivity: ${values.join(", ")} (chart below); scrub the ` +
     "target to see it.";
 }

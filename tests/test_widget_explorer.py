@@ -215,7 +215,7 @@ def test_the_charts_can_be_read_at_a_notebooks_width(explorer: Explorer) -> None
     assert "stroke" in bars.selected_style and "fill" not in bars.selected_style
     # The chart of what moved waits, hidden, until something is perturbed.
     assert charts.movement not in charts.box.children
-    assert [figure.layout.max_width for figure in charts.figures] == ["400px"] * 3
+    assert [figure.layout.width for figure in charts.figures] == ["270px"] * 3
 
 
 def test_long_class_names_are_cut_visibly() -> None:

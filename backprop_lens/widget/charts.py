@@ -33,9 +33,10 @@ NOW_COLOUR, CLEAN_COLOUR = "#3182bd", "#9e9e9e"
 CHOSEN_STYLE = {"stroke": "var(--jp-ui-font-color1, #212121)", "stroke-width": "2.5"}
 #: Class names longer than this are cut, visibly (…), so that the chart keeps its bars.
 MAX_NAME = 22
-#: Each chart grows from 260 px to 400 px: three fit side by side from ~820 px of output width.
-CHART_LAYOUT = {"flex": "1 1 250px", "min_width": "220px", "max_width": "400px",
-                "height": "250px"}
+#: A fixed size: two charts fit side by side in JupyterLab's output at a 1000 px window (file
+#: browser open), three at 1280 px; and a chart never changes size when the third one joins
+#: (bqplot does not redraw for a change of its siblings).
+CHART_LAYOUT = {"width": "270px", "height": "250px", "flex": "none"}
 #: Room for class names (``MAX_NAME`` characters) on the left, for the last tick on the right.
 MARGIN = {"top": 36, "bottom": 44, "left": 128, "right": 24}
 #: Method labels need less room than class names.
@@ -132,7 +133,7 @@ class ExplorerCharts:
             x=[], y=[0, 1], colors=[NOW_COLOUR], line_style="dashed", stroke_width=2,
             scales={"x": self.moves.scales["y"], "y": bqplot.LinearScale(min=0, max=1)},
         )
-        self.movement = _figure(self.moves, "what moved", "map 1 − SSIM; prediction TV (- -)",
+        self.movement = _figure(self.moves, "what moved", "1 − SSIM of the maps",
                                 testid="chart-movement", extra=[self.prediction_line],
                                 margin=METHOD_MARGIN)
         self.figures = [self.probabilities, self.sensitivity, self.movement]
@@ -194,8 +195,8 @@ class ExplorerCharts:
                            [max(0.0, 1.0 - explorer.similarity[m]) for m in methods])
         shift = explorer.prediction_shift
         self.prediction_line.x = [shift, shift] if explorer.perturbed else []
-        self.movement.title = (f"what moved: prediction TV = {shift:.2f} (- -)"
-                               if explorer.perturbed else "what moved")
+        # The axis says what the bars are; the title, what the dashed line is.
+        self.movement.title = f"maps; - - prediction: TV {shift:.2f}"
 
     def _show_sensitivity(self, change: Any = None) -> None:
         values = self.explorer.sensitivity

@@ -68,7 +68,7 @@ describe("the paper's finding", () => {
     expect(hintText(methods, {}, styles)).toContain("once the top classes' maps are computed");
     const measured = { saliency: 1.2, deconvnet: 0.041, guided_backprop: 0.043 };
     expect(hintText(methods, measured, styles)).toContain(
-      "class sensitivity here Guided backprop 0.04, DeconvNet 0.04, Saliency 1.20");
+      "Here, class sensitivity: Guided backprop 0.04, DeconvNet 0.04, Saliency 1.20");
   });
   it("says nothing when the methods compared cannot show it", () => {
     expect(hintText(["saliency"], {}, styles)).toBe("");

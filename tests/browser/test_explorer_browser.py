@@ -227,7 +227,7 @@ def test_method_set_in_python_shows_in_buttons(explorer: ExplorerPage) -> None:
 #: The chart layout as the page draws it: per chart, whether any text is cut by the chart's own
 #: box, whether any tick label is rotated, whether the title overlaps a tick label, the chart's
 #: top (same top: same row) and its backgrounds, and the Explorer's background.
-_JS_CHART_LAYOUT = """() => {
+JS_CHART_LAYOUT = """() => {
   const overlap = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom
     && b.top < a.bottom;
   const explorer = document.querySelector('.backprop-lens');
@@ -296,7 +296,7 @@ def test_the_hint_names_the_papers_finding_and_hides(explorer: ExplorerPage) -> 
     explorer.wait_until_settled(lambda s: True, "the top classes' maps")
     hint = explorer.hook("hint")
     expect(hint).to_contain_text("Guided backprop and DeconvNet barely change with the class")
-    expect(hint).to_contain_text("class sensitivity here Guided backprop 0.0")
+    expect(hint).to_contain_text("Here, class sensitivity: Guided backprop 0.0")
     explorer.hook("hint-toggle").click()
     explorer.notebook.wait_for_python_value("w.show_hint", lambda v: v is False,
                                             what="w.show_hint to turn False")
@@ -343,7 +343,7 @@ def test_charts_are_legible_in_light_and_dark_at_two_widths(explorer: ExplorerPa
             for width in WIDTHS:
                 page.set_viewport_size({"width": width, "height": 2000})
                 page.wait_for_timeout(800)  # bqplot redraws on resize
-                layout = page.evaluate(_JS_CHART_LAYOUT)
+                layout = page.evaluate(JS_CHART_LAYOUT)
                 where = f"{kind}, {theme}, {width} px"
                 assert len(layout["charts"]) == 2, f"{where}: {layout}"
                 for chart in layout["charts"]:

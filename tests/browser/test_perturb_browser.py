@@ -15,8 +15,15 @@ import pytest
 from browser.harness import (
     KERNEL_TIMEOUT_S,
     JupyterServer,
+    save_screenshot,
 )
-from browser.test_explorer_browser import ExplorerPage, opened_explorer
+from browser.test_explorer_browser import (
+    JS_CHART_LAYOUT,
+    METHOD_LABELS,
+    WIDGET_OUTPUT,
+    ExplorerPage,
+    opened_explorer,
+)
 from playwright.sync_api import Browser, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600),
@@ -103,6 +110,19 @@ def test_the_attack_button_changes_prediction_and_maps(explorer: ExplorerPage) -
     assert top == report["after"] != clean_top, "the prediction must change"
     explorer.wait_for_new_map(before, "the map to change after the attack")
     expect(explorer.hook("attack-result")).to_contain_text("PGD untargeted, ε 8/255")
+    # The third chart (what moved) joins once something is perturbed, as legible as the others.
+    page = explorer.notebook.page
+    page.locator(".bl-charts .chart-movement").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(800)  # bqplot draws the new chart
+    charts = page.evaluate(JS_CHART_LAYOUT)["charts"]
+    assert len(charts) == 3, charts
+    for chart in charts:
+        assert chart["cut"] == [] and chart["rotated"] == [] and chart["titleOverlaps"] == [], chart
+    assert set(METHOD_LABELS) <= set(charts[2]["ticks"]), charts[2]
+    page.set_viewport_size({"width": 1400, "height": 2000})
+    page.wait_for_timeout(800)
+    save_screenshot(page, f"perturbed-{explorer.notebook.server.kind}", selector=WIDGET_OUTPUT)
+    page.set_viewport_size({"width": 1280, "height": 1024})
     explorer.assert_stayed_local()
 
 
