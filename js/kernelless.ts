@@ -7,7 +7,7 @@
 //   (`offered`), and the probability bars, which a kernel would link to the target, are linked
 //   here (`linkBars`).
 import type { AnyModel } from "@anywidget/types";
-import { type Kernel, type LensState, OUTPUT, ranked } from "./state";
+import { type Kernel, type LensState, mapKey, OUTPUT, ranked } from "./state";
 
 /** The state key that marks a page with no kernel (see embedding.py). */
 export const PAGE_FLAG = "_page";
@@ -21,18 +21,31 @@ export function initialKernel(isPage: boolean): Kernel {
   return isPage ? "absent" : "unknown";
 }
 
-/** The "layer/target" pairs that have at least one map in `maps`. */
-function heldPairs(maps: Record<string, unknown>): Set<string> {
-  return new Set(Object.keys(maps).map((key) => key.slice(0, key.lastIndexOf("/"))));
+/** The "layer/target" pairs of `state.targets` that have a map of at least one method, as
+ * `has(key)` tells for a map key (the view looks in the per-map state keys and in `maps`). */
+export function heldPairs(
+  state: Pick<LensState, "targets" | "methods">,
+  has: (key: string) => boolean,
+): Set<string> {
+  const held = new Set<string>();
+  for (const [layer, list] of Object.entries(state.targets)) {
+    for (const [index] of list) {
+      if (state.methods.some((method) => has(mapKey(layer, index, method)))) {
+        held.add(`${layer}/${index}`);
+      }
+    }
+  }
+  return held;
 }
 
 /** The state as a view with no kernel offers it: each layer's targets only where the page holds
- * a map, and only the layers that keep a target. The current layer and target always stay (so
- * that the view names what the state says, and says when it is not in the page). */
-export function offered<S extends Pick<LensState, "maps" | "targets" | "layers" | "layer" | "target">>(
+ * a map (`held`: see heldPairs), and only the layers that keep a target. The current layer and
+ * target always stay (so that the view names what the state says, and says when it is not in
+ * the page). */
+export function offered<S extends Pick<LensState, "targets" | "layers" | "layer" | "target">>(
   state: S,
+  held: Set<string>,
 ): S {
-  const held = heldPairs(state.maps);
   const targets: LensState["targets"] = {};
   for (const [layer, list] of Object.entries(state.targets)) {
     targets[layer] = list.filter(([index]) =>

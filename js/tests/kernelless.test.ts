@@ -1,13 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { barOf, initialKernel, offered, targetOfBar } from "../kernelless";
+import { barOf, heldPairs, initialKernel, offered, targetOfBar } from "../kernelless";
 import type { LensState, MapEntry } from "../state";
 
 const entry = {} as MapEntry;
+const maps: Record<string, MapEntry> = {
+  "output/7/saliency": entry, "output/2/saliency": entry, "conv/4/saliency": entry,
+};
 const state = (layer = "output", target = 7): Pick<LensState,
-  "maps" | "targets" | "layers" | "layer" | "target"> => ({
+  "methods" | "targets" | "layers" | "layer" | "target"> => ({
   layer,
   target,
-  maps: { "output/7/saliency": entry, "output/2/saliency": entry, "conv/4/saliency": entry },
+  methods: ["saliency", "deconvnet"],
   targets: {
     output: [[7, 0.5], [2, 0.2], [501, 0.1], [9, 0.05]],
     conv: [[4, 3], [1, 2]],
@@ -19,14 +22,14 @@ const state = (layer = "output", target = 7): Pick<LensState,
 
 describe("offered", () => {
   it("offers only the targets and layers the page holds maps of", () => {
-    const seen = offered(state());
+    const seen = offered(state(), heldPairs(state(), (key) => key in maps));
     expect(seen.targets.output.map(([i]) => i)).toEqual([7, 2]);
     expect(seen.targets.conv.map(([i]) => i)).toEqual([4]);
     expect(seen.layers.map((l) => l.name)).toEqual(["conv", "output"]);
   });
 
   it("keeps the current choice, so that the view can say it is not in the page", () => {
-    const seen = offered(state("relu", 0));
+    const seen = offered(state("relu", 0), heldPairs(state(), (key) => key in maps));
     expect(seen.targets.relu).toEqual([[0, 1]]);
     expect(seen.layers.map((l) => l.name)).toEqual(["conv", "relu", "output"]);
   });
