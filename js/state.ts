@@ -67,6 +67,13 @@ export interface LensState {
   crop: Crop;
   layer_notes: Record<string, string>;
   show_hint: boolean;
+  // The weights control (./weights.ts, backprop_lens/widget/weights.py) and map extras.
+  weights: string;
+  weight_levels: LayerEntry[];
+  weights_similarity: Record<string, { ssim: (number | null)[]; spearman: (number | null)[] }>;
+  weights_top: Ranked;
+  completeness: Record<string, { error: number; gain: number }>;
+  overlay_opacity: number;
 }
 
 /** Python's trait defaults. A page made by ipywidgets' embed drops every value equal to its
@@ -104,6 +111,12 @@ export const DEFAULTS: LensState = {
   crop: {},
   layer_notes: {},
   show_hint: true,
+  weights: "trained",
+  weight_levels: [],
+  weights_similarity: {},
+  weights_top: [],
+  completeness: {},
+  overlay_opacity: 0.6,
 };
 
 /** Whether the view can ask the kernel for maps: "unknown" until the kernel answers its first
@@ -121,6 +134,11 @@ const METHOD_NAMES: Record<string, string> = {
   saliency: "Saliency",
   deconvnet: "DeconvNet",
   guided_backprop: "Guided backprop",
+  input_x_gradient: "Input × gradient",
+  smoothgrad: "SmoothGrad",
+  integrated_gradients: "Integrated gradients",
+  gradcam: "Grad-CAM",
+  guided_gradcam: "Guided Grad-CAM",
 };
 
 export function methodName(method: string): string {
@@ -187,7 +205,8 @@ function clamp(value: number, low: number, high: number): number {
 }
 
 /** The CSS filter that puts a map on a scale shared with `others` of its convention.
- * Signed maps are centred on grey (contrast), absolute maps start at black (brightness);
+ * Signed maps are centred on grey (contrast), absolute maps and heat maps start at black
+ * (brightness), diverging maps are white at zero (opacity, over white: see ./overlay.ts);
  * see backprop_lens/render.py. */
 export function sharedScaleFilter(entry: MapEntry, others: MapEntry[]): string {
   const peers = others.filter((other) => other.convention === entry.convention);
@@ -195,9 +214,9 @@ export function sharedScaleFilter(entry: MapEntry, others: MapEntry[]): string {
   if (!(shared > 0)) return "none";
   const factor = entry.scale / shared;
   if (factor === 1) return "none";
-  return entry.convention === "abs_grey"
-    ? `brightness(${factor.toFixed(4)})`
-    : `contrast(${factor.toFixed(4)})`;
+  const filter = entry.convention === "abs_grey" || entry.convention === "heatmap" ? "brightness"
+    : entry.convention === "signed_channel" ? "opacity" : "contrast";
+  return `${filter}(${factor.toFixed(4)})`;
 }
 
 export function isError(status: string): boolean {

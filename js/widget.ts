@@ -17,6 +17,8 @@ import { imageUrl } from "./codecs";
 import { attackText } from "./notes";
 import { heldPairs, initialKernel, linkBars, offered, PAGE_FLAG } from "./kernelless";
 import { lookupMap, sentMaps } from "./mapstore";
+import { applyOverlay, opacityControl, overlayFrame } from "./overlay";
+import { completenessText, weightsKey, weightsRow } from "./weights";
 import {
   DEFAULTS,
   isError,
@@ -45,7 +47,8 @@ const REDRAWN_BY = [
   "method", "target", "layer", "status", "progress", "shared_scale", "targets", "layers",
   "classes", "model_name", "note", "perturbed", "similarity", "similarity_metric", "undo_depth",
   "attacking", "attack_report", "perturbation_scale", "sensitivity", "crop", "layer_notes",
-  "show_hint", "method_styles",
+  "show_hint", "method_styles", "weights", "weight_levels", "weights_top", "completeness",
+  "overlay_opacity",
 ] as const;
 
 /** The prefix of the keys of the clean input's maps (see explorer.py). */
@@ -184,7 +187,10 @@ function render({ model, el }: RenderProps<LensState>) {
   const sharedRow = element("div", { className: "bl-shared" });
   sharedRow.append(shared, sharedLabel);
   const controls = element("div", { className: "bl-controls" });
-  controls.append(methods, target.row, layer.row, sharedRow);
+  const weights = weightsRow(id, (level) => choose({ weights: level })); // ./weights.ts
+  const opacity = opacityControl((value) => choose({ overlay_opacity: value })); // ./overlay.ts
+  sharedRow.append(opacity.label);
+  controls.append(methods, target.row, layer.row, weights.row, sharedRow);
   const notes = annotations((show) => choose({ show_hint: show })); // ./annotations.ts
   controls.append(notes.layerNote);
 
@@ -199,7 +205,7 @@ function render({ model, el }: RenderProps<LensState>) {
   const main = element("div", { className: "bl-main" });
   const inputFigure = figure(inputFrame, inputCaption);
   inputFigure.append(notes.crop);
-  main.append(inputFigure, figure(mapView, mapCaption));
+  main.append(inputFigure, figure(overlayFrame(mapView), mapCaption));
 
   // The perturbation panel: a brush, undo/reset, and attacks.
   const mode = select(STROKE_MODES.map((m) => [m, MODE_NAMES[m]]), "brush-mode");
@@ -269,7 +275,7 @@ function render({ model, el }: RenderProps<LensState>) {
     compareCaptions.forEach((caption, i) =>
       paintMethod(caption, read(model, "method_styles"), read(model, "methods")[i]));
     compare.replaceChildren(
-      ...read(model, "methods").map((_, i) => figure(compareImages[i], compareCaptions[i])),
+      ...read(model, "methods").map((_, i) => figure(overlayFrame(compareImages[i]), compareCaptions[i])),
     );
     compareClean.replaceChildren(
       ...read(model, "methods").map((name, i) =>
@@ -329,7 +335,8 @@ function render({ model, el }: RenderProps<LensState>) {
     layer.input.setAttribute("aria-valuetext", layer.value.textContent);
     shared.checked = state.shared_scale;
 
-    const keys = state.methods.map((name) => mapKey(state.layer, state.target, name));
+    const keys = state.methods.map((name) =>
+      weightsKey(state.weights, mapKey(state.layer, state.target, name)));
     const entries = keys.map((key) => find(synced, key));
     const present = entries.filter((entry): entry is MapEntry => entry !== undefined);
     const filterFor = (entry: MapEntry | undefined) =>
@@ -337,11 +344,17 @@ function render({ model, el }: RenderProps<LensState>) {
     const chosen = state.methods.indexOf(state.method);
     const current = entries[chosen];
     showMap(mapView, keys[chosen], current, filterFor(current));
+    const overlaid = [mapView, ...compareImages];
+    [current, ...entries].forEach((entry, i) =>
+      applyOverlay(overlaid[i], entry?.convention, inputView.src, state.overlay_opacity));
+    opacity.update(state.overlay_opacity, entries.some((entry) => entry?.convention === "heatmap"));
+    weights.update(state);
     const convention = current
       ? (state.conventions[current.convention] ?? "")
       : missingMapText(kernel);
     const scale = state.shared_scale ? " · shared scale per convention" : "";
-    mapCaption.textContent = `${methodName(state.method)}: ${convention}${scale}`;
+    mapCaption.textContent =
+      `${methodName(state.method)}: ${convention}${scale}${completenessText(state, keys[chosen])}`;
 
     compareImages.forEach((img, i) => showMap(img, keys[i], entries[i], filterFor(entries[i])));
     updatePerturbation(state, keys);

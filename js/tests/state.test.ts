@@ -45,7 +45,8 @@ describe("keys and names", () => {
   });
   it("names known methods and passes others through", () => {
     expect(methodName("guided_backprop")).toBe("Guided backprop");
-    expect(methodName("smoothgrad")).toBe("smoothgrad");
+    expect(methodName("smoothgrad")).toBe("SmoothGrad");
+    expect(methodName("my_method")).toBe("my_method");
   });
 });
 
