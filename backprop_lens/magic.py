@@ -110,10 +110,11 @@ class LensMagics(Magics):
 
         MODEL   a zoo name (``backprop_lens.models.available()``, e.g. ``shapes_cnn``,
                 ``paper_cnn``, ``vgg16_random``), a variable holding an ``nn.Module`` or a
-                ``LensModel``, or ``-`` for the default model (the shipped shapes CNN).
+                ``LensModel``, or ``-`` for the Explorer's default (EfficientNet-Lite0).
         IMAGE   an image file (PNG, JPEG, WebP, BMP, GIF, TIFF; quote a path with spaces), or a
                 variable holding a PIL image, an array (H, W, 3), a tensor or a path.
-                Omitted: a picture of two shapes.
+                Omitted: the model's default picture (the cat photo; for the shapes CNNs,
+                a picture of two shapes).
 
         Examples::
 

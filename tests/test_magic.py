@@ -15,6 +15,7 @@ from PIL import Image
 
 from backprop_lens import data, models
 from backprop_lens.widget import Explorer
+from backprop_lens.widget.defaults import DEFAULT_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +71,9 @@ def input_pixels(explorer: Explorer) -> np.ndarray[Any, Any]:
     return np.asarray(Image.open(io.BytesIO(explorer.input_png)).convert("RGB"))
 
 
-def write_png(path: Path, seed: int) -> np.ndarray[Any, Any]:
-    """A 64×64 picture of shapes (the shipped model's input size: shown unresized)."""
-    pixels = data.shapes.generate(1, seed=seed, size=64, objects=2).images[0]
+def write_png(path: Path, seed: int, size: int = 64) -> np.ndarray[Any, Any]:
+    """A picture of shapes; at a model's input size, it is shown unresized."""
+    pixels = data.shapes.generate(1, seed=seed, size=size, objects=2).images[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(pixels).save(path)
     return pixels
@@ -118,9 +119,9 @@ def test_model_and_image_by_variable(
 def test_default_model_with_an_image(
     shell: InteractiveShell, explorers: list[Explorer], tmp_path: Path,
 ) -> None:
-    pixels = write_png(tmp_path / "a.png", seed=11)
+    pixels = write_png(tmp_path / "a.png", seed=11, size=224)  # EfficientNet-Lite0's size
     explorer = lens(shell, f"- {tmp_path / 'a.png'}", explorers)
-    assert explorer.model_name == models.load("shapes_cnn").name
+    assert explorer.model_name == models.load(DEFAULT_MODEL).name
     assert np.abs(input_pixels(explorer).astype(int) - pixels).max() <= 1
 
 

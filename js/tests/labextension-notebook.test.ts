@@ -27,7 +27,7 @@ describe('explorerNotebook', () => {
     expect(imports).toBe('from backprop_lens import Explorer');
     expect(explorer).toBe(
       'Explorer(\n' +
-        '    model="shapes_cnn",\n' +
+        '    model="efficientnet_lite0",\n' +
         '    methods=["saliency", "deconvnet", "guided_backprop"],\n' +
         '    top_k=10,\n' +
         '    encoding="png",\n' +

@@ -194,7 +194,7 @@ def test_launcher_card_makes_runs_and_shows_an_explorer(
     notebook = RanNotebook(jupyter_server, page.page, folder)
     try:
         notebook.check_ran_with_a_map()
-        assert 'model="shapes_cnn"' in notebook.explorer_cell
+        assert 'model="efficientnet_lite0"' in notebook.explorer_cell
         assert "image=" not in notebook.explorer_cell
         markdown = page.page.locator(".jp-MarkdownCell").first
         expect(markdown).to_contain_text("Nie, Zhang & Patel")
@@ -237,9 +237,9 @@ def test_image_context_menu_makes_an_explorer_of_that_picture(
 ) -> None:
     only(jupyter_server, "lab")
     folder = new_folder(jupyter_server)
-    # A name that needs quoting in Python; 64×64, the default model's size: shown unresized.
+    # A name that needs quoting in Python; 224×224, the default model's input: shown as it is.
     name = "it's a \"ça\" picture.png"
-    pixels = data.shapes.generate(1, seed=21, size=64, objects=2).images[0]
+    pixels = data.shapes.generate(1, seed=21, size=224, objects=2).images[0]
     Image.fromarray(pixels).save(jupyter_server.root / folder / name)
     (jupyter_server.root / folder / "notes.txt").write_text("not a picture")
     open_lab(jupyter_server, page.page, folder)

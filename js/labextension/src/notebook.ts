@@ -18,9 +18,12 @@ export interface ILensSettings {
   encoding: 'png' | 'webp' | 'jpeg';
 }
 
-/** The defaults; the schema states the same values (a unit test keeps them equal). */
+/**
+ * The defaults: what `Explorer()` shows (EfficientNet-Lite0 and the paper's three methods). The
+ * schema states the same values (a unit test keeps them equal).
+ */
 export const DEFAULT_SETTINGS: Readonly<ILensSettings> = Object.freeze({
-  defaultModel: 'shapes_cnn',
+  defaultModel: 'efficientnet_lite0',
   methods: ['saliency', 'deconvnet', 'guided_backprop'],
   topK: 10,
   encoding: 'png'
