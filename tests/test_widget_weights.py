@@ -129,3 +129,25 @@ def test_a_new_image_resets_the_curves_but_keeps_the_levels() -> None:
     explorer.image = np.zeros((32, 32, 3), dtype=np.uint8)
     assert explorer.weights_similarity == {} and explorer.weights == TRAINED
     assert not any(key.startswith(WEIGHTS_PREFIX) for key in explorer.maps)
+
+
+def test_the_sanity_chart_draws_each_methods_curves_and_marks_the_level() -> None:
+    import math
+
+    from backprop_lens.widget.sanity_chart import curve_lines
+
+    explorer = small_explorer()
+    charts = explorer.charts
+    assert charts.sanity.figure not in charts.box.children  # no curves yet
+    levels = [level["name"] for level in explorer.weight_levels]
+    explorer.weights = levels[2]
+    assert explorer.wait(300)
+    assert charts.sanity.figure in charts.box.children
+    methods, rows = curve_lines(explorer, "ssim")
+    assert methods == list(SHOWN)
+    assert charts.sanity.ssim.y.tolist() == rows and len(rows[0]) == len(levels)
+    assert not any(math.isnan(v) for row in rows for v in row)
+    assert list(charts.sanity.spearman.x) == list(range(len(levels)))
+    assert list(charts.sanity.current.x) == [2, 2]
+    explorer.weights = levels[-1]
+    assert list(charts.sanity.current.x) == [len(levels) - 1] * 2

@@ -60,6 +60,9 @@ class ChartedWidget(Protocol):
     similarity: dict[str, float]
     prediction_shift: float
     sensitivity: dict[str, float]
+    weights: str
+    weight_levels: list[dict[str, str]]
+    weights_similarity: dict[str, Any]
 
     def observe(self, handler: Callable[[Any], None], names: str | list[str]) -> None: ...
 
@@ -139,6 +142,10 @@ class ExplorerCharts:
         self.figures = [self.probabilities, self.sensitivity, self.movement]
         self.box = box
         self._top: list[int] = []
+        from .sanity_chart import SanityChart  # bqplot's, imported with it
+
+        #: Per method, each randomisation level's map vs the trained one (``weights``).
+        self.sanity = SanityChart(explorer, self._show_movement, CHART_LAYOUT)
         self.probability_bars.observe(self._bar_selected, "selected")
         explorer.observe(self._show_probabilities, ["targets", "classes", "clean_targets",
                                                     "perturbed"])
@@ -187,7 +194,8 @@ class ExplorerCharts:
         (the paper's result at a glance: saliency moves with it, GBP stays). Shown only while
         something is perturbed."""
         explorer = self.explorer
-        shown = tuple(self.figures if explorer.perturbed else self.figures[:2])
+        shown = (*(self.figures if explorer.perturbed else self.figures[:2]),
+                 *self.sanity.shown())
         if tuple(self.box.children) != shown:
             self.box.children = shown
         methods = [m for m in explorer.methods if m in explorer.similarity]
