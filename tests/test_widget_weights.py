@@ -151,3 +151,19 @@ def test_the_sanity_chart_draws_each_methods_curves_and_marks_the_level() -> Non
     assert list(charts.sanity.current.x) == [2, 2]
     explorer.weights = levels[-1]
     assert list(charts.sanity.current.x) == [len(levels) - 1] * 2
+
+
+def test_methods_show_rule_methods_first_and_slow_ones_last() -> None:
+    from backprop_lens import METHODS
+    from backprop_lens.widget.defaults import ordered_methods
+
+    every = ordered_methods("all")
+    assert set(every) == set(METHODS)
+    assert every[:3] == ("saliency", "deconvnet", "guided_backprop")
+    assert every[-2:] == ("smoothgrad", "integrated_gradients")
+    assert ordered_methods(["integrated_gradients", "gradcam", "deconvnet"]) == (
+        "deconvnet", "gradcam", "integrated_gradients")
+    with pytest.raises(ValueError, match="methods must be a sequence"):
+        ordered_methods("saliency")
+    with pytest.raises(ValueError, match="method must be one of"):
+        ordered_methods(["nope"])

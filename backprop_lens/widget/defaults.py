@@ -4,11 +4,13 @@ on the cat photo, or, for the shapes CNNs, their two-shape picture; and how the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from torch import nn
 
 from .. import data, models
+from ..engine import METHODS, RULE_METHODS, get_method
 from ..models import LensModel
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -39,5 +41,23 @@ def default_image(spec: LensModel) -> Any:
 
 
 #: The methods an Explorer compares when not told: the paper's three (``backprop_lens.METHODS``
-#: lists every method the engine offers; ``methods=`` picks others).
+#: lists every method the engine offers; ``methods=`` picks others, ``methods="all"`` all of
+#: them). Not all eight by default: SmoothGrad and Integrated Gradients take 25 and 32 passes
+#: per map, and their top-k precomputation would keep the worker (and ``wait()``) busy for
+#: minutes on EfficientNet-Lite0 on a laptop CPU.
 DEFAULT_METHODS = ("saliency", "deconvnet", "guided_backprop")
+
+#: Shown after the others (and so computed after them): many passes per map.
+SLOW_METHODS = ("smoothgrad", "integrated_gradients")
+
+
+def ordered_methods(methods: Sequence[str] | str) -> tuple[str, ...]:
+    """The methods as buttons show them and the worker computes them: the backward-rule
+    methods first, then the others in the order given, the slow ones (``SLOW_METHODS``) last;
+    ``"all"``: every method of ``backprop_lens.METHODS``."""
+    if isinstance(methods, str) and methods != "all":
+        raise ValueError(f"methods must be a sequence of method names or \"all\"; got {methods!r}")
+    names = [get_method(m).name for m in (METHODS if methods == "all" else methods)]
+    rank = {name: 0 if name in RULE_METHODS else 2 if name in SLOW_METHODS else 1
+            for name in names}
+    return tuple(sorted(dict.fromkeys(names), key=lambda name: rank[name]))

@@ -28,13 +28,12 @@ import torch
 import traitlets
 from torch import nn
 
-from ..engine import get_method
 from ..models import LensModel
 from ..render import CONVENTIONS, ENCODINGS, encode
 from .attacks import AttackRunner
 from .charts import BUILD_DELAY_S, ExplorerCharts, LazyCharts
 from .compute import SIMILARITY_METRIC, compute_maps
-from .defaults import DEFAULT_METHODS, as_spec, default_image
+from .defaults import DEFAULT_METHODS, as_spec, default_image, ordered_methods
 from .embedding import PageEmbedding
 from .frontend import static_path
 from .grid import GridJob, PrecomputedGrid
@@ -69,8 +68,9 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
         model: a ``LensModel``, an ``nn.Module`` (wrapped by ``models.as_lens_model``), or a
             zoo name; the shipped shapes CNN when omitted.
         image: anything ``LensModel.preprocess`` accepts; a two-shape picture when omitted.
-        methods: the methods to offer, from ``backprop_lens.METHODS``; the paper's three
-            (saliency, DeconvNet, guided backprop) when omitted.
+        methods: the methods to offer, from ``backprop_lens.METHODS`` (``"all"``: every one),
+            shown rule methods first, SmoothGrad and Integrated Gradients last; the paper's
+            three (saliency, DeconvNet, guided backprop) when omitted.
         top_k: how many of the best targets are precomputed right after the image is set.
         cache_mb: the memory cap of the rendered maps kept (least recently used dropped first).
         precompute: a grid of maps to compute and keep whole in the synced state, so that a
@@ -136,7 +136,7 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
         self,
         model: LensModel | nn.Module | str | None = None,
         image: Any = None,
-        methods: Sequence[str] = DEFAULT_METHODS,
+        methods: Sequence[str] | str = DEFAULT_METHODS,
         top_k: int = 10,
         cache_mb: float = DEFAULT_CACHE_BYTES / 2**20,
         precompute: bool | Mapping[str, Any] | None = None,
@@ -144,7 +144,7 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
         quality: int = 85,
         **kwargs: Any,
     ) -> None:
-        methods = tuple(get_method(m).name for m in methods)
+        methods = ordered_methods(methods)
         if not methods:
             raise ValueError("methods must name at least one method")
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
