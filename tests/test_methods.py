@@ -26,6 +26,7 @@ from torchvision.transforms.functional import gaussian_blur
 
 from backprop_lens import METHODS, attribute, methods, models
 from backprop_lens.models.efficientnet import EfficientNetLite0
+from backprop_lens.stats.batched import target_maps
 
 TOLERANCE = 1e-5  # of the largest value
 
@@ -337,3 +338,16 @@ def test_new_methods_follow_the_model_guarantees_on_a_gelu_net() -> None:
         attribute(model, x, "guided_gradcam", 0, strict=True)
     with pytest.raises(ValueError, match="strict=True"):
         attribute(model, x, methods.SmoothGrad(base="guided_backprop"), 0, strict=True)
+
+
+@pytest.mark.parametrize("name", METHODS[3:])
+def test_statistics_batches_give_each_image_its_own_maps(name: str) -> None:
+    """``stats`` stacks a batch into one example for the rule methods; the other methods make
+    their copies, baselines and layer maps per image, so they are computed one image a call."""
+    torch.manual_seed(0)
+    model = SeparateReLUNet(n_classes=6).eval()
+    x = torch.randn(3, 3, 8, 8)
+    targets = torch.tensor([[1, 2], [0, 3], [4, 5]])
+    want = torch.stack([attribute(model, x[n:n + 1], name, targets[n].tolist())
+                        for n in range(3)])
+    assert torch.equal(target_maps(model, x, name, targets), want)

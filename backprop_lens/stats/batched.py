@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..engine import attribute
+from ..engine import Method, attribute, get_method
 from ..engine.activations import logits_from_output
 
 
@@ -44,6 +44,11 @@ def target_maps(module: nn.Module, x: torch.Tensor, method: str,
     if targets.ndim != 2 or targets.shape[0] != x.shape[0]:
         raise ValueError(f"targets must be shaped (N, K) with N = {x.shape[0]}; got "
                          f"{tuple(targets.shape)}")
+    if not isinstance(get_method(method), Method):
+        # Noisy copies, path points and layer maps are made per example (SmoothGrad's σ from its
+        # range, IG's baseline, Grad-CAM's layer): one image per call, each from its own pass.
+        return torch.stack([attribute(module, x[i:i + 1], method, targets[i].tolist())
+                            for i in range(x.shape[0])])
     n, channels, height, width = x.shape
     stacked = x.transpose(0, 1).reshape(1, channels, n * height, width)
     wrapper = _StackedTargets(module, targets.to(x.device))
