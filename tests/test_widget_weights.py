@@ -167,3 +167,12 @@ def test_methods_show_rule_methods_first_and_slow_ones_last() -> None:
         ordered_methods("saliency")
     with pytest.raises(ValueError, match="method must be one of"):
         ordered_methods(["nope"])
+
+
+def test_the_heat_map_opacity_is_a_number_in_0_1(explorer: Explorer) -> None:
+    explorer.set_state({"overlay_opacity": 0.25})
+    assert explorer.overlay_opacity == 0.25
+    for bad in (1.5, -0.1, float("nan"), float("inf")):
+        explorer.set_state({"overlay_opacity": bad})
+        assert explorer.status.startswith("error") and "overlay_opacity" in explorer.status
+        assert explorer.overlay_opacity == 0.25

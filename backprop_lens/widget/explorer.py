@@ -372,6 +372,13 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
         except ValueError as exc:
             raise traitlets.TraitError(str(exc)) from None
 
+    @traitlets.validate("overlay_opacity")
+    def _valid_opacity(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not 0.0 <= value <= 1.0:  # NaN too
+            raise traitlets.TraitError(f"overlay_opacity must be in [0, 1]; got {shown(value)}")
+        return value
+
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"]
