@@ -54,14 +54,14 @@ from .scheduler import (
     precompute_batches,
     wanted_at,
 )
-from .weights import TRAINED, WeightsControl
+from .weights import WeightsControl, WeightsTraits
 
 #: Traits the front end may set; everything else is Python's.
 FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale", "show_hint",
                                "weights", "overlay_opacity"})
 
 
-class Explorer(PageEmbedding, anywidget.AnyWidget):
+class Explorer(PageEmbedding, WeightsTraits, anywidget.AnyWidget):
     """Saliency, DeconvNet and guided backprop of one image, for every target and layer.
 
     Args:
@@ -123,12 +123,7 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
     layer_notes = traitlets.Dict().tag(sync=True)
     show_hint = traitlets.Bool(True).tag(sync=True)
 
-    # The sanity check (``weights``): the level of cascading randomisation shown, its levels,
-    # per method the SSIM/Spearman curves, the randomised model's top classes.
-    weights = traitlets.Unicode(TRAINED).tag(sync=True)
-    weight_levels = traitlets.List(traitlets.Dict()).tag(sync=True)
-    weights_similarity = traitlets.Dict().tag(sync=True)
-    weights_top = traitlets.List(traitlets.List()).tag(sync=True)
+    # The sanity check's traits are ``WeightsTraits'``.
     completeness = traitlets.Dict().tag(sync=True)  # Integrated Gradients', by map key
     overlay_opacity = traitlets.Float(0.6).tag(sync=True)  # of heat maps over the image
 
@@ -216,12 +211,6 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
         """[export hook] The keys (``"layer/target/method"``) of the precomputed grid for the
         current image; empty when no ``precompute`` was asked for."""
         return self._grid.keys
-
-    def precompute_weights(self, methods: Sequence[str] | None = None) -> None:
-        """Queue the maps of every randomisation level (``weights``) at the current layer and
-        target, kept whole so that a saved or published page scrubs the weights slider, and
-        the similarity curves (``weights.WeightsControl.precompute``)."""
-        self._weights.precompute(methods)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every queued map is computed; False if ``timeout`` (s) ran out first."""
@@ -364,13 +353,6 @@ class Explorer(PageEmbedding, anywidget.AnyWidget):
         if self.methods and value not in self.methods:
             raise traitlets.TraitError(f"method must be one of {self.methods}; got {value!r}")
         return str(value)
-
-    @traitlets.validate("weights")
-    def _valid_weights(self, proposal: dict[str, Any]) -> str:
-        try:
-            return self._weights.check(proposal["value"])
-        except ValueError as exc:
-            raise traitlets.TraitError(str(exc)) from None
 
     @traitlets.validate("overlay_opacity")
     def _valid_opacity(self, proposal: dict[str, Any]) -> float:

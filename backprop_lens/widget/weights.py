@@ -30,6 +30,7 @@ from functools import partial
 from typing import Any, Protocol
 
 import torch
+import traitlets
 
 from ..models import LensModel, randomize
 from ..render import ABS_GREY, RenderedMap, convention_for
@@ -87,6 +88,31 @@ def compare(trained: torch.Tensor, randomised: torch.Tensor, method: str) -> tup
 
     absolute = convention_for(method) == ABS_GREY
     return ssim(trained, randomised, absolute), rank_correlation(trained, randomised, absolute)
+
+
+class WeightsTraits(traitlets.HasTraits):
+    """The Explorer's synced traits of the weights control (a mixin: ``Explorer`` sets
+    ``_weights``): the level shown, the levels, per method the curves, and the randomised
+    model's top classes ([index, probability], best first; empty when trained)."""
+
+    weights = traitlets.Unicode(TRAINED).tag(sync=True)
+    weight_levels = traitlets.List(traitlets.Dict()).tag(sync=True)
+    weights_similarity = traitlets.Dict().tag(sync=True)
+    weights_top = traitlets.List(traitlets.List()).tag(sync=True)
+    _weights: WeightsControl
+
+    @traitlets.validate("weights")
+    def _valid_weights(self, proposal: dict[str, Any]) -> str:
+        try:
+            return self._weights.check(proposal["value"])
+        except ValueError as exc:
+            raise traitlets.TraitError(str(exc)) from None
+
+    def precompute_weights(self, methods: Sequence[str] | None = None) -> None:
+        """Queue the maps of every randomisation level (``weights``) at the current layer and
+        target, kept whole so that a saved or published page scrubs the weights slider, and
+        the similarity curves (``WeightsControl.precompute``)."""
+        self._weights.precompute(methods)
 
 
 class WeightsHost(Protocol):
