@@ -40,7 +40,8 @@ def eval_twin(model: nn.Module) -> nn.Module:
 
     Memory: one Python object and a few small dicts per module, no tensor (VGG-16: README,
     "The engine"). Modules kept outside the module tree (in a plain list, or bound into a
-    closure) are not twinned: they run as the user left them.
+    closure) are not twinned: they run as the user left them; so are TorchScript modules (their
+    state lives in C++), which the engine refuses anyway.
     """
     twins: dict[int, nn.Module] = {}
 
@@ -48,6 +49,8 @@ def eval_twin(model: nn.Module) -> nn.Module:
         found = twins.get(id(module))
         if found is not None:  # a module registered twice stays one module
             return found
+        if isinstance(module, torch.jit.ScriptModule):
+            return module
         twin = copy.copy(module)  # a new __dict__ holding the same values
         twins[id(module)] = twin
         state = twin.__dict__
