@@ -196,10 +196,11 @@ def torchvision_constructor(name: str) -> dict[str, float] | str:
     """{"forward", "constructor"} in ms, or what went wrong (the benchmark goes on)."""
     found = subprocess.run([sys.executable, "-c", _CONSTRUCTOR, name], capture_output=True,
                            text=True)
-    if found.returncode != 0:
+    lines = found.stdout.strip().splitlines()
+    if found.returncode != 0 or not lines:
         errors = [line for line in found.stderr.splitlines() if "Error" in line]
         return f"failed: {(errors or found.stderr.strip().splitlines() or ['?'])[-1]}"
-    return dict(json.loads(found.stdout.strip().splitlines()[-1]))
+    return dict(json.loads(lines[-1]))
 
 
 def main() -> None:

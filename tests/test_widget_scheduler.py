@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -183,3 +185,15 @@ def test_a_burst_of_layer_moves_runs_no_stale_work() -> None:
     assert explorer.wait(60)
     assert {layer for _, layer in ran} == {inner[4]}
     assert ran[0][0] == VIEW
+
+
+def test_the_interpreter_exits_cleanly_while_maps_are_computed() -> None:
+    """A script that ends right after creating an Explorer exits with 0, not with an abort from
+    a worker thread stopped inside torch."""
+    script = ("import numpy as np\nfrom backprop_lens import Explorer, models\n"
+              "spec = models.paper_cnn(n_filters=16, input_size=64, n_classes=10)\n"
+              "Explorer(model=spec, image=np.zeros((64, 64, 3), np.uint8), top_k=10)\n")
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           timeout=300)
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert "terminate called" not in found.stderr

@@ -12,12 +12,15 @@ runs when the burst begins is at most one map per method (``precompute_batches``
 
 from __future__ import annotations
 
+import atexit
 import heapq
 import itertools
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..render import RenderedMap
 from .keys import map_key
@@ -127,12 +130,21 @@ class MapCache:
             self._bytes = 0
 
 
+#: How long the interpreter's exit waits for a running job (queued ones are dropped).
+EXIT_WAIT_S = 30.0
+
+
 class Worker:
     """Runs jobs on one daemon thread, highest priority first.
 
     ``run(job)`` does the work; ``on_state(busy, done, total)`` reports progress after every
-    job; ``on_error(exc)`` gets what a job raised (the worker keeps going).
+    job; ``on_error(exc)`` gets what a job raised (the worker keeps going). When the
+    interpreter exits, queued jobs are dropped and the running one is waited for: a daemon
+    thread stopped inside torch aborts the process ("terminate called without an active
+    exception").
     """
+
+    _alive: ClassVar[weakref.WeakSet[Worker]] = weakref.WeakSet()
 
     def __init__(
         self,
@@ -154,6 +166,7 @@ class Worker:
         self._thread = threading.Thread(target=self._loop, name="backprop-lens-worker",
                                         daemon=True)
         self._thread.start()
+        Worker._alive.add(self)
 
     @property
     def generation(self) -> int:
@@ -239,3 +252,13 @@ class Worker:
             with self._cond:
                 self._busy = bool(self._heap)
                 self._cond.notify_all()
+
+
+@atexit.register
+def _finish_at_exit() -> None:
+    """Drop every worker's queue and let its running job end (see ``Worker``)."""
+    workers = list(Worker._alive)
+    for worker in workers:
+        worker.new_generation()
+    for worker in workers:
+        worker.wait_idle(EXIT_WAIT_S)
