@@ -79,6 +79,7 @@ benchmark: $(DEV_STAMP)
 benchmark-widget: $(DEV_STAMP) $(CHROMIUM)
 	$(PY) benchmarks/widget_latency.py
 	$(PY) benchmarks/widget_traffic.py
+	$(PY) benchmarks/weights_level.py
 
 # Self-contained pages of the notebooks, to open from disk with no network and no kernel.
 # The widget manager, its loader and its icon font are copied from node_modules by `npm run vendor`
