@@ -176,3 +176,17 @@ def test_the_heat_map_opacity_is_a_number_in_0_1(explorer: Explorer) -> None:
         explorer.set_state({"overlay_opacity": bad})
         assert explorer.status.startswith("error") and "overlay_opacity" in explorer.status
         assert explorer.overlay_opacity == 0.25
+
+
+def test_curves_follow_the_target_and_work_for_the_former_one_is_dropped() -> None:
+    explorer = small_explorer()
+    levels = [level["name"] for level in explorer.weight_levels]
+    first, second = (int(t) for t, _ in explorer.targets[OUTPUT][:2])
+    explorer.weights = levels[1]
+    explorer.target = second  # before the first target's curves are done
+    assert explorer.wait(300)
+    for level in levels[1:]:
+        assert weights_key(level, map_key(OUTPUT, second, "saliency")) in explorer.maps
+    assert weights_key(levels[-1], map_key(OUTPUT, first, "saliency")) not in explorer.maps
+    assert all(v is not None for curve in explorer.weights_similarity.values()
+               for v in curve["ssim"])

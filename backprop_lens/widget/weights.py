@@ -218,7 +218,8 @@ class WeightsControl:
     def precompute(self, methods: Sequence[str] | None = None) -> None:
         """Queue every level's maps of the current layer and target for ``methods`` (all shown
         when None), pinned so that a saved or published page keeps them, and the similarity
-        curves; level by level, top first, the slow methods last, at the lowest priority."""
+        curves; level by level, top first, the slow methods last, at the lowest priority; the work
+        queued for former curves is dropped when it comes up."""
         host = self._host
         layer, target = host.layer, host.target
         chosen = list(host.methods if methods is None else methods)
@@ -231,17 +232,22 @@ class WeightsControl:
         host.weights_similarity = {m: {"ssim": [1.0] + [None] * (len(levels) - 1),
                                        "spearman": [1.0] + [None] * (len(levels) - 1)}
                                    for m in chosen}
+        # One map per task: a view request never waits behind more than one map.
         for group in ([m for m in chosen if m not in SLOW_METHODS],
                       [m for m in chosen if m in SLOW_METHODS]):
-            for level in levels if group else []:
-                self._submit(partial(self._level_maps, level, layer, target, group, True),
-                             PRECOMPUTE)
+            for level in levels:
+                for method in group:
+                    self._submit(partial(self._level_maps, level, layer, target, [method], True),
+                                 PRECOMPUTE)
 
     # --- the worker's side ---------------------------------------------------------------
 
     def _level_maps(self, level: str, layer: str, target: int, methods: Sequence[str],
                     pin: bool) -> None:
-        """Compute, publish and compare the maps of ``methods`` at ``level`` (on the worker)."""
+        """Compute, publish and compare the maps of ``methods`` at ``level`` (on the worker);
+        precomputation (``pin``) for curves that a newer ``precompute`` replaced is dropped."""
+        if pin and self._curves_for != (layer, target):
+            return
         _, x, encoding, _ = self._current()
         model = self.twin(level)
         host = self._host
