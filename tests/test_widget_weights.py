@@ -190,3 +190,19 @@ def test_curves_follow_the_target_and_work_for_the_former_one_is_dropped() -> No
     assert weights_key(levels[-1], map_key(OUTPUT, first, "saliency")) not in explorer.maps
     assert all(v is not None for curve in explorer.weights_similarity.values()
                for v in curve["ssim"])
+
+
+def test_a_page_holds_every_levels_maps_to_scrub_the_weights_slider() -> None:
+    from backprop_lens.widget.export import page_state
+
+    explorer = small_explorer(precompute=True)
+    explorer.precompute_weights(["saliency", "gradcam"])
+    assert explorer.wait(300)
+    state = page_state([explorer], encoding="png", quality=85, timeout=60)
+    model = state["state"][explorer.model_id]["state"]
+    levels = [level["name"] for level in model["weight_levels"]]
+    assert model["weights"] == TRAINED and len(levels) == len(explorer.weight_levels)
+    for level in levels[1:]:
+        for method in ("saliency", "gradcam"):
+            assert weights_key(level, map_key(OUTPUT, explorer.target, method)) in model["maps"]
+    assert set(model["weights_similarity"]) == {"saliency", "gradcam"}
