@@ -71,7 +71,7 @@ export interface LensState {
   weights: string;
   weight_levels: LayerEntry[];
   weights_similarity: Record<string, { ssim: (number | null)[]; spearman: (number | null)[] }>;
-  weights_top: Ranked;
+  weights_top: Record<string, Ranked>;
   completeness: Record<string, { error: number; gain: number }>;
   overlay_opacity: number;
 }
@@ -114,7 +114,7 @@ export const DEFAULTS: LensState = {
   weights: "trained",
   weight_levels: [],
   weights_similarity: {},
-  weights_top: [],
+  weights_top: {},
   completeness: {},
   overlay_opacity: 0.6,
 };

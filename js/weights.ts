@@ -32,7 +32,7 @@ export function levelText(
   const entry = state.weight_levels[levelPosition(state, state.weights)];
   const label = entry ? entry.label : state.weights;
   if (state.weights === TRAINED) return label;
-  const top = state.weights_top[0];
+  const top = state.weights_top[state.weights]?.[0];
   if (!top) return label; // not computed yet, or a page without the randomised predictions
   const name = state.classes[top[0]] ?? String(top[0]);
   return `${label} · predicts ${name} (p = ${top[1].toFixed(3)})`;

@@ -93,12 +93,13 @@ def compare(trained: torch.Tensor, randomised: torch.Tensor, method: str) -> tup
 class WeightsTraits(traitlets.HasTraits):
     """The Explorer's synced traits of the weights control (a mixin: ``Explorer`` sets
     ``_weights``): the level shown, the levels, per method the curves, and the randomised
-    model's top classes ([index, probability], best first; empty when trained)."""
+    model's top-5 classes by level (``{level: [[index, probability], ...]}``, best first;
+    every level computed is kept, so that a page shows them too)."""
 
     weights = traitlets.Unicode(TRAINED).tag(sync=True)
     weight_levels = traitlets.List(traitlets.Dict()).tag(sync=True)
     weights_similarity = traitlets.Dict().tag(sync=True)
-    weights_top = traitlets.List(traitlets.List()).tag(sync=True)
+    weights_top = traitlets.Dict().tag(sync=True)
     _weights: WeightsControl
 
     @traitlets.validate("weights")
@@ -121,7 +122,7 @@ class WeightsHost(Protocol):
     weights: str
     weight_levels: list[dict[str, str]]
     weights_similarity: dict[str, Any]
-    weights_top: list[list[float]]
+    weights_top: dict[str, list[list[float]]]
     completeness: dict[str, Any]
     methods: list[str]
     method: str
@@ -166,7 +167,7 @@ class WeightsControl:
             host.weight_levels = weight_levels(spec)
             host.weights = TRAINED
         host.weights_similarity = {}
-        host.weights_top = []
+        host.weights_top = {}
 
     def check(self, value: object) -> str:
         """``value`` if it names a level, else a ``ValueError`` naming the levels."""
@@ -201,7 +202,6 @@ class WeightsControl:
         host = self._host
         level = host.weights
         if level == TRAINED:
-            host.weights_top = []
             return
         layer, target = host.layer, host.target
         methods = [host.method, *(m for m in host.methods if m != host.method)]
@@ -251,11 +251,11 @@ class WeightsControl:
         _, x, encoding, _ = self._current()
         model = self.twin(level)
         host = self._host
-        if host.weights == level and (host.layer, host.target) == (layer, target):
+        if level != TRAINED and level not in host.weights_top:
             with torch.no_grad():
                 top = torch.softmax(model.module(x).float(), dim=-1)[0].topk(5)
-            host.weights_top = ([] if level == TRAINED else
-                                [[int(i), float(p)] for p, i in zip(*top, strict=True)])
+            host.weights_top = {**host.weights_top,
+                                level: [[int(i), float(p)] for p, i in zip(*top, strict=True)]}
         for method in methods:
             found = compute_maps(model, x, layer, method, [target], encoding)
             rendered = {weights_key(level, key): entry for key, entry in found.rendered.items()}

@@ -31,7 +31,7 @@ describe("weights control", () => {
   it("says the level and the randomised model's top class", () => {
     expect(levelText({ ...state, weights: TRAINED })).toBe("trained");
     expect(levelText({ ...state, weights: "fc" })).toBe("re-drawn: fc");
-    expect(levelText({ ...state, weights: "conv1", weights_top: [[1, 0.25]] }))
+    expect(levelText({ ...state, weights: "conv1", weights_top: { conv1: [[1, 0.25]] } }))
       .toBe("all layers re-drawn · predicts square (p = 0.250)");
   });
 
