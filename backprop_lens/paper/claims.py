@@ -22,6 +22,10 @@ POOL_SSIM = 0.3
 POOL_FACTOR = 3.0
 SENSITIVITY_FACTOR = 3.0
 SIMILARITY_GAP = 0.3
+#: Beyond the paper (issue 13), with every layer re-drawn: a map that notices has SSIM ≤ 0.3
+#: to the trained model's map; one that does not keeps SSIM ≥ 0.5.
+RANDOM_SSIM_LOST = 0.3
+RANDOM_SSIM_KEPT = 0.5
 
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, ">": operator.gt,

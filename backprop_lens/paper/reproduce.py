@@ -6,6 +6,9 @@ Each experiment id runs in the paper's setting (``EXPERIMENTS``: random networks
 shapes CNN for the trained-network experiments); the trained-network experiments then run
 again on EfficientNet-Lite0 with the sample photos (``ON_IMAGENET``). A run is filed under
 its key: the experiment id for the first, ``<id>-<model>`` for the others.
+
+After the paper comes a block beyond it (``BEYOND``, see ``beyond``): the paper's tests on
+every method of the engine, on the shapes CNN and on EfficientNet-Lite0.
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
-from . import imagenet, recovery, shapes
+from . import beyond, imagenet, recovery, shapes
 from .claims import Claim
 from .inputs import budget
 from .results import ExperimentResult
@@ -43,16 +46,25 @@ ON_IMAGENET: dict[str, Callable[..., ExperimentResult]] = {
     "partial_training": imagenet.partial_training,
 }
 
+#: Beyond the paper: every method of the engine, each id on the shapes CNN, then on
+#: EfficientNet-Lite0 with the sample photos; run after the paper's experiments.
+BEYOND: dict[str, list[Callable[..., ExperimentResult]]] = {
+    "methods_class_sensitivity": [beyond.class_sensitivity, beyond.class_sensitivity_photos],
+    "methods_randomisation": [beyond.randomisation, beyond.randomisation_photos],
+}
+
 
 def check_ids(ids: Sequence[str]) -> list[str]:
-    """``ids`` in report order, each checked to name an experiment."""
-    unknown = [i for i in ids if i not in EXPERIMENTS]
+    """``ids`` in report order (the paper's, then ``BEYOND``), each checked to name an
+    experiment."""
+    known = [*EXPERIMENTS, *BEYOND]
+    unknown = [i for i in ids if i not in known]
     if unknown:
         raise ValueError(f"unknown experiment id(s) {', '.join(map(repr, unknown))}; "
-                         f"choose from {', '.join(EXPERIMENTS)}")
+                         f"choose from {', '.join(known)}")
     if not ids:
-        raise ValueError(f"no experiment chosen; choose from {', '.join(EXPERIMENTS)}")
-    return [i for i in EXPERIMENTS if i in ids]
+        raise ValueError(f"no experiment chosen; choose from {', '.join(known)}")
+    return [i for i in known if i in ids]
 
 
 def prepare_output(out: str | Path) -> Path:
@@ -80,7 +92,8 @@ def reproduce(
     the setting, the metrics and the claims.
 
     ``quick``: smaller inputs and fewer images (a smoke test; its numbers are not the paper's
-    setting). ``progress``: a progress bar on stderr, one step per experiment id.
+    setting). ``progress``: progress bars on stderr, one step per experiment id: one bar for
+    the paper's experiments, one for the block beyond it.
     """
     if isinstance(only, str):
         only = only.split(",")
@@ -89,10 +102,10 @@ def reproduce(
     claims: list[Claim] = []
     seconds: dict[str, float] = {}
     measured: dict[str, dict[str, object]] = {}
-    bar = tqdm(ids, desc="reproduce", unit="experiment", file=sys.stderr,
-               disable=not progress)
-    for experiment_id in bar:
-        bar.set_postfix_str(experiment_id)
+    blocks = [("reproduce", [i for i in ids if i in EXPERIMENTS]),
+              ("beyond the paper", [i for i in ids if i in BEYOND])]
+    for experiment_id in (i for desc, block in blocks if block
+                          for i in _bar(block, desc, progress)):
         for n, run in enumerate(runs(experiment_id)):
             start = time.perf_counter()
             result = run(quick=quick)
@@ -112,8 +125,19 @@ def reproduce(
     return claims
 
 
+def _bar(ids: list[str], desc: str, progress: bool) -> Iterator[str]:
+    """``ids``, one step each of a progress bar on stderr that names the current one."""
+    bar = tqdm(ids, desc=desc, unit="experiment", file=sys.stderr, disable=not progress)
+    for experiment_id in bar:
+        bar.set_postfix_str(experiment_id)
+        yield experiment_id
+
+
 def runs(experiment_id: str) -> list[Callable[..., ExperimentResult]]:
-    """The functions that run ``experiment_id``, the paper's setting first."""
+    """The functions that run ``experiment_id``, the paper's setting (or the shapes CNN)
+    first."""
+    if experiment_id in BEYOND:
+        return BEYOND[experiment_id]
     extra = ON_IMAGENET.get(experiment_id)
     return [EXPERIMENTS[experiment_id], *([extra] if extra else [])]
 
