@@ -16,9 +16,9 @@ from backprop_lens import METHODS, attribute, data, models
 from backprop_lens.engine.method_objects import IntegratedGradients, SmoothGrad
 from backprop_lens.metrics import mass_inside
 from backprop_lens.paper import beyond
-from backprop_lens.paper.reproduce import BEYOND, check_ids, reproduce, runs
 from backprop_lens.paper.claims import RANDOM_SSIM_KEPT, RANDOM_SSIM_LOST, SENSITIVITY_FACTOR
 from backprop_lens.paper.inputs import as_inputs
+from backprop_lens.paper.reproduce import BEYOND, check_ids, reproduce, runs
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -91,7 +91,7 @@ def test_randomisation_curves_compare_each_level_with_the_trained_maps(
     result = beyond.randomisation(model=shapes, images=images, quick=True)
     layers = shapes.parameter_layers
     assert len(result.metrics) == len(layers)  # one level per layer, top first
-    top, last = list(result.metrics)[0], list(result.metrics)[-1]
+    top, last = next(iter(result.metrics)), list(result.metrics)[-1]
     assert top == layers[-1] and last.endswith(layers[0])
     for column in result.metrics.values():
         assert set(column) == set(METHODS)
