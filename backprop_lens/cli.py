@@ -113,7 +113,7 @@ def register_stats(subparsers: Subparsers) -> None:
                     "sensitivity, localisation (images with masks) and optionally stability "
                     "under cascading randomisation and PGD; write the rows to a Parquet folder "
                     "as they come (run again to resume) and print the summary per model and "
-                    "method with bootstrap 95%% intervals (also written beside --out).")
+                    "method with bootstrap 95% intervals (also written beside --out).")
     parser.add_argument("--model", action="append", required=True, metavar="NAME",
                         help="a zoo model (repeat for several)")
     parser.add_argument("--images", required=True, metavar="SOURCE",
