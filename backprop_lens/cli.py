@@ -134,6 +134,8 @@ def register_stats(subparsers: Subparsers) -> None:
                         help="the Ray cluster (default: a local Ray on 127.0.0.1)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="decoding processes (local) or model actors (Ray)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="torch threads per model worker (default: torch's own)")
     parser.add_argument("--batch-size", type=int, metavar="N", help="images per forward pass")
     parser.add_argument("--device", metavar="DEVICE", help="e.g. cuda (default: the CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -160,7 +162,8 @@ def _run_stats(args: argparse.Namespace) -> int:
     try:
         result = stats.run(args.model, args.images, methods=args.methods, targets=args.targets,
                            out=args.out, engine=args.engine, cascade=args.cascade, pgd=args.pgd,
-                           batch_size=args.batch_size, workers=args.workers, device=args.device,
+                           batch_size=args.batch_size, workers=args.workers,
+                           threads=args.threads, device=args.device,
                            address=args.address, progress=not args.no_progress)
     except (ValueError, TypeError, ConnectionError, ImportError) as error:
         print(f"backprop-lens stats: error: {error}", file=sys.stderr)
