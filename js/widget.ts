@@ -3,21 +3,20 @@
 // `shared_scale`; everything shown is derived from the model's state by ./state.ts.
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import {
-  MODE_NAMES,
   perturbationText,
   type Point,
   similarityText,
-  STROKE_MODES,
   type StrokeMode,
   strokeMessage,
   toInput,
 } from "./canvas";
 import { annotations, paintMethod } from "./annotations";
 import { imageUrl } from "./codecs";
-import { attackText } from "./notes";
+import { element, figure, ownKeys, slider } from "./dom";
 import { heldPairs, initialKernel, linkBars, offered, PAGE_FLAG } from "./kernelless";
 import { lookupMap, sentMaps } from "./mapstore";
 import { applyOverlay, opacityControl, overlayFrame } from "./overlay";
+import { perturbPanel } from "./perturb";
 import { completenessText, weightsKey, weightsRow } from "./weights";
 import {
   DEFAULTS,
@@ -37,10 +36,10 @@ import {
   targetLabel,
   targetPosition,
 } from "./state";
+import { UrlCache } from "./urls";
 import "./widget.css";
 
 type Model = AnyModel<LensState>;
-
 
 /** The traits whose change redraws the view (maps, input and methods have their own). */
 const REDRAWN_BY = [
@@ -70,86 +69,6 @@ function snapshot(model: Model): LensState {
 }
 
 let instances = 0;
-
-/** Object URLs of the maps, by map key (a key's picture never changes within a generation),
- * freed with the generation. Each is decoded as soon as it is known, so that showing it later
- * paints in the next frame. */
-class UrlCache {
-  private urls = new Map<string, { url: string; decoded: HTMLImageElement }>();
-
-  get(key: string, picture: MapEntry): string {
-    let entry = this.urls.get(key);
-    if (!entry) {
-      const url = imageUrl(picture.image, picture.mime) ?? "";
-      const decoded = new Image();
-      decoded.src = url;
-      decoded.decode().catch(() => undefined); // a broken payload shows as broken, later
-      entry = { url, decoded };
-      this.urls.set(key, entry);
-    }
-    return entry.url;
-  }
-
-  clear(): void {
-    for (const { url } of this.urls.values()) URL.revokeObjectURL(url);
-    this.urls.clear();
-  }
-}
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Partial<HTMLElementTagNameMap[K]> = {},
-  testId?: string,
-): HTMLElementTagNameMap[K] {
-  const node = Object.assign(document.createElement(tag), props);
-  if (testId) node.setAttribute("data-testid", testId);
-  return node;
-}
-
-/** Keys pressed on `control` are its own: without this, JupyterLab's and Notebook 7's command
- * mode shortcuts take the arrow keys from sliders and Enter from buttons. */
-function ownKeys<T extends HTMLElement>(control: T): T {
-  control.setAttribute("data-lm-suppress-shortcuts", "true");
-  return control;
-}
-
-function figure(img: HTMLElement, caption: HTMLElement): HTMLElement {
-  const node = element("figure");
-  node.append(img, caption);
-  return node;
-}
-
-function slider(id: string, text: string, testId: string) {
-  const label = element("label", { htmlFor: id, textContent: text });
-  const input = ownKeys(element("input", { id, type: "range", min: "0", step: "1" }, testId));
-  const value = element("output");
-  value.htmlFor.add(id);
-  const row = element("div", { className: "bl-slider" });
-  row.append(label, input, value);
-  return { row, input, value };
-}
-
-function button(text: string, testId?: string): HTMLButtonElement {
-  return ownKeys(element("button", { type: "button", textContent: text }, testId));
-}
-
-function labelled(text: string, control: HTMLElement): HTMLLabelElement {
-  const label = element("label", { className: "bl-field", textContent: `${text} ` });
-  label.append(control);
-  return label;
-}
-
-function range(min: number, max: number, value: number, testId?: string): HTMLInputElement {
-  return ownKeys(element("input", {
-    type: "range", min: String(min), max: String(max), step: "1", value: String(value),
-  }, testId));
-}
-
-function select(options: [string, string][], testId?: string): HTMLSelectElement {
-  const node = ownKeys(element("select", {}, testId));
-  node.append(...options.map(([value, text]) => element("option", { value, textContent: text })));
-  return node;
-}
 
 function render({ model, el }: RenderProps<LensState>) {
   const id = `backprop-lens-${++instances}`;
@@ -207,43 +126,15 @@ function render({ model, el }: RenderProps<LensState>) {
   inputFigure.append(notes.crop);
   main.append(inputFigure, figure(overlayFrame(mapView), mapCaption));
 
-  // The perturbation panel: a brush, undo/reset, and attacks.
-  const mode = select(STROKE_MODES.map((m) => [m, MODE_NAMES[m]]), "brush-mode");
-  const brushSize = range(1, 16, 3, "brush-size");
-  const strength = range(1, 128, 48, "brush-strength");
-  const undo = button("Undo", "undo-button");
-  const reset = button("Reset", "reset-button");
-  const showPerturbation = ownKeys(element("input", { type: "checkbox" }, "show-perturbation"));
-  const brushRow = element("div", { className: "bl-row" });
-  brushRow.append(labelled("Brush", mode), labelled("size", brushSize), labelled("strength", strength),
-    undo, reset, labelled("show perturbation", showPerturbation));
-  const epsilon = range(1, 32, 8, "epsilon-slider");
-  const epsilonValue = element("output");
-  const attackMethod = select([["fgsm", "FGSM"], ["pgd", "PGD"]], "attack-method");
-  const steps = ownKeys(element("input", { type: "number", min: "1", max: "100", value: "10" }, "attack-steps"));
-  const attackTarget = select([["", "untargeted"]], "attack-target");
-  const masked = ownKeys(element("input", { type: "checkbox" }, "attack-masked"));
-  const attack = button("Attack", "attack-button");
-  const cancel = button("Cancel", "cancel-button");
-  const attackResult = element("span", { className: "bl-note" }, "attack-result");
-  const attackRow = element("div", { className: "bl-row" });
-  const epsilonField = labelled("ε (of 255)", epsilon);
-  epsilonField.append(epsilonValue);
-  attackRow.append(epsilonField, attackMethod, labelled("steps", steps), attackTarget,
-    labelled("only painted region", masked), notes.attackStart, attack, cancel, attackResult);
-  const perturbNote = element("div", { className: "bl-note" }, "perturb-note");
-  const perturb = element("div", { className: "bl-perturb", role: "group" }, "perturb-controls");
-  perturb.setAttribute("aria-label", "Perturbation");
-  perturb.append(brushRow, attackRow, perturbNote);
-  const perturbControls = [mode, brushSize, strength, undo, reset, showPerturbation, epsilon,
-    attackMethod, steps, attackTarget, masked, notes.attackStart, attack, cancel];
-
+  // The perturbation panel: a brush, undo/reset, and attacks (./perturb.ts).
+  const panel = perturbPanel(notes.attackStart, (message) => model.send(message), () => update());
+  const { mode, brushSize, strength, showPerturbation } = panel;
   const compare = element("div", { className: "bl-compare" }, "compare-row");
   const compareClean = element("div", { className: "bl-compare" }, "compare-clean-row");
   let compareImages: HTMLImageElement[] = [];
   let cleanImages: HTMLImageElement[] = [];
   let compareCaptions: HTMLElement[] = [];
-  root.append(header, controls, perturb, main, compare, notes.hint, compareClean);
+  root.append(header, controls, panel.element, main, compare, notes.hint, compareClean);
   el.append(root);
 
   const choose = (changes: Partial<LensState>) => {
@@ -363,28 +254,11 @@ function render({ model, el }: RenderProps<LensState>) {
 
   const updatePerturbation = (state: LensState, keys: string[]) => {
     const live = kernel !== "absent";
-    for (const control of perturbControls) control.disabled = !live;
+    panel.update(state, live);
     canvas.classList.toggle("bl-disabled", !live);
-    if (live) {
-      undo.disabled = state.undo_depth === 0 || state.attacking;
-      reset.disabled = state.attacking;
-      attack.disabled = state.attacking;
-      cancel.hidden = !state.attacking;
-      steps.disabled = attackMethod.value !== "pgd";
-    }
-    perturbNote.textContent = live
-      ? perturbationText(state.perturbation_scale)
-      : "painting and attacks need a running kernel";
-    epsilonValue.textContent = epsilon.value;
-    attackResult.textContent = attackText(state.attack_report, state.classes);
     inputCaption.textContent = state.perturbed
       ? (showPerturbation.checked ? perturbationText(state.perturbation_scale) : "input · perturbed")
       : "input";
-    if (attackTarget.options.length !== state.classes.length + 1) {
-      attackTarget.replaceChildren(element("option", { value: "", textContent: "untargeted" }),
-        ...state.classes.map((name, i) =>
-          element("option", { value: String(i), textContent: `toward ${name}` })));
-    }
     compareClean.hidden = !state.perturbed;
     const cleanEntries = keys.map((key) => find(state.maps, CLEAN + key));
     cleanImages.forEach((img, i) => showMap(img, CLEAN + keys[i], cleanEntries[i], "none"));
@@ -448,23 +322,7 @@ function render({ model, el }: RenderProps<LensState>) {
   canvas.addEventListener("pointerup", () => endStroke(true));
   canvas.addEventListener("pointercancel", () => endStroke(false));
 
-  undo.addEventListener("click", () => model.send({ type: "undo" }));
-  reset.addEventListener("click", () => model.send({ type: "reset" }));
-  cancel.addEventListener("click", () => model.send({ type: "cancel" }));
-  attack.addEventListener("click", () => {
-    model.send({
-      type: "attack",
-      method: attackMethod.value,
-      eps: epsilon.valueAsNumber,
-      steps: steps.valueAsNumber,
-      target: attackTarget.value === "" ? null : Number(attackTarget.value),
-      masked: masked.checked,
-      start: notes.attackStart.value,
-    });
-  });
   showPerturbation.addEventListener("change", () => { showInput(); update(); });
-  epsilon.addEventListener("input", () => update());
-  attackMethod.addEventListener("change", () => update());
 
   const showInput = () => {
     sizeCanvas();

@@ -2,6 +2,8 @@
 
 - ``explorer``: the ``Explorer`` widget — its synced traits, their validation, and the wiring
   to the worker;
+- ``choices``: the user's choices (method, target, layer, shared scale) and their validation;
+- ``perturb_commands``: the perturbation traits and commands (strokes, undo, reset, attacks);
 - ``scheduler``: the worker thread (prioritised jobs, generations) and the bounded map cache;
 - ``compute``: what the worker computes for one job (maps rendered, clean vs perturbed);
 - ``maps``: the maps of the current input — cache, ``maps`` trait, messages to the front end;

@@ -32,7 +32,8 @@ from ..models import LensModel
 from ..render import CONVENTIONS, ENCODINGS, encode
 from .attacks import AttackRunner
 from .charts import BUILD_DELAY_S, ExplorerCharts, LazyCharts
-from .compute import SIMILARITY_METRIC, compute_maps
+from .choices import ChoiceTraits
+from .compute import compute_maps
 from .defaults import DEFAULT_METHODS, as_spec, default_image, ordered_methods
 from .embedding import PageEmbedding
 from .frontend import static_path
@@ -42,7 +43,8 @@ from .maps import MapStore
 from .messages import handle, message_type, status_error
 from .names import method_styles
 from .notes import crop_trait, flat_layer_notes
-from .perturb import check_attack, shown
+from .perturb import shown
+from .perturb_commands import PerturbationTraits
 from .perturbation import PerturbationSession
 from .rankings import Ranked, layer_choices, rank_targets
 from .scheduler import (
@@ -61,7 +63,8 @@ FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale", "sho
                                "weights", "overlay_opacity"})
 
 
-class Explorer(PageEmbedding, WeightsTraits, anywidget.AnyWidget):
+class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
+               anywidget.AnyWidget):
     """Saliency, DeconvNet and guided backprop of one image, for every target and layer.
 
     Args:
@@ -85,11 +88,7 @@ class Explorer(PageEmbedding, WeightsTraits, anywidget.AnyWidget):
     _esm = static_path("widget.js")
     _css = static_path("widget.css")
 
-    method = traitlets.Unicode("guided_backprop").tag(sync=True)
-    target = traitlets.Int(0).tag(sync=True)
-    layer = traitlets.Unicode(OUTPUT).tag(sync=True)
-    shared_scale = traitlets.Bool(False).tag(sync=True)
-
+    # The user's choices (``method``, ``target``, ``layer``, ``shared_scale``): ``ChoiceTraits'``.
     status = traitlets.Unicode("idle").tag(sync=True)
     progress = traitlets.Float(1.0).tag(sync=True)
     methods = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -104,18 +103,7 @@ class Explorer(PageEmbedding, WeightsTraits, anywidget.AnyWidget):
     model_name = traitlets.Unicode("").tag(sync=True)
     note = traitlets.Unicode("").tag(sync=True)
 
-    # Perturbations (all Python's): the input shown and explained is clean + perturbation.
-    input_shape = traitlets.List(traitlets.Int()).tag(sync=True)  # [H, W] of the model input
-    perturbed = traitlets.Bool(False).tag(sync=True)
-    perturbation_png = traitlets.Bytes(b"").tag(sync=True)  # amplified, grey = no change
-    perturbation_scale = traitlets.Float(0.0).tag(sync=True)  # its largest change, pixel steps
-    undo_depth = traitlets.Int(0).tag(sync=True)
-    clean_targets = traitlets.List(traitlets.List()).tag(sync=True)  # clean output ranking
-    similarity_metric = traitlets.Unicode(SIMILARITY_METRIC).tag(sync=True)
-    similarity = traitlets.Dict().tag(sync=True)  # method → clean vs perturbed map, current key
-    prediction_shift = traitlets.Float(0.0).tag(sync=True)  # total variation, clean vs now
-    attacking = traitlets.Bool(False).tag(sync=True)
-    attack_report = traitlets.Dict().tag(sync=True)
+    # The perturbation's traits are ``PerturbationTraits'``.
 
     # What the view says in words (``names``, ``notes``); ``show_hint``: the user's to hide.
     method_styles = traitlets.Dict().tag(sync=True)
@@ -276,22 +264,6 @@ class Explorer(PageEmbedding, WeightsTraits, anywidget.AnyWidget):
 
     # --- perturbations -------------------------------------------------------------------
 
-    @property
-    def clean_input(self) -> torch.Tensor:
-        """The model input of the clean image (never changed by strokes or attacks)."""
-        return self._session.clean
-
-    @property
-    def perturbation(self) -> torch.Tensor:
-        """The perturbation in input units, shaped like the input: what is explained is
-        ``clean_input + perturbation``."""
-        return self._session.delta
-
-    @property
-    def painted(self) -> np.ndarray:
-        """(H, W) in [0, 1]: the painted region (the mask of a masked attack)."""
-        return self._session.mask
-
     def _set_input(self, delta: torch.Tensor, mask: np.ndarray, undoable: bool = True,
                    report: dict[str, Any] | None = None) -> None:
         """Explain ``clean + delta`` from now on (made by the attack ``report`` describes;
@@ -309,50 +281,7 @@ class Explorer(PageEmbedding, WeightsTraits, anywidget.AnyWidget):
             self._request_view()
             self._precompute_top(OUTPUT)
 
-    def _stroke(self, content: Mapping[str, Any], buffers: Sequence[Any]) -> None:
-        delta, mask = self._session.stroke(content, buffers)
-        if self.attacking:
-            raise ValueError("an attack is running: wait for it, or cancel it, before painting")
-        self._set_input(delta, mask)
-
-    def undo(self) -> None:
-        """Go back to the perturbation before the last stroke or attack."""
-        if self.attacking:
-            raise ValueError("an attack is running: wait for it, or cancel it, before undoing")
-        delta, mask, report = self._session.previous()
-        self._set_input(delta, mask, undoable=False, report=report)
-
-    def reset(self) -> None:
-        """Back to the clean image: no perturbation, no undo history, a running attack
-        cancelled."""
-        self._attacks.cancel()
-        with self._input_lock:
-            self._load()
-
-    def attack(self, method: str = "pgd", eps: float = 8.0, steps: int = 10,
-               target: int | None = None, masked: bool = False, start: str = "clean") -> None:
-        """Replace the perturbation by an FGSM or PGD attack on the clean image, within ``eps``
-        0–255 pixel steps (L∞), untargeted or towards ``target``, and with ``masked`` only
-        inside the painted region; ``start="painted"`` attacks the painted image instead (Undo
-        brings the painting back either way). Runs in the background (``wait()``;
-        ``cancel()``)."""
-        request = check_attack({"method": method, "eps": eps, "steps": steps,
-                                "target": target, "masked": masked},
-                               len(self.classes), bool(self._session.mask.any()))
-        self._attacks.start(self._session, request, start)
-
-    def cancel(self) -> None:
-        """Stop a running attack; the input stays as it was before it."""
-        self._attacks.cancel()
-
     # --- validation: the front end and Python alike --------------------------------------
-
-    @traitlets.validate("method")
-    def _valid_method(self, proposal: dict[str, Any]) -> str:
-        value = proposal["value"]
-        if self.methods and value not in self.methods:
-            raise traitlets.TraitError(f"method must be one of {self.methods}; got {value!r}")
-        return str(value)
 
     @traitlets.validate("overlay_opacity")
     def _valid_opacity(self, proposal: dict[str, Any]) -> float:
@@ -360,25 +289,6 @@ class Explorer(PageEmbedding, WeightsTraits, anywidget.AnyWidget):
         if not 0.0 <= value <= 1.0:  # NaN too
             raise traitlets.TraitError(f"overlay_opacity must be in [0, 1]; got {shown(value)}")
         return value
-
-    @traitlets.validate("layer")
-    def _valid_layer(self, proposal: dict[str, Any]) -> str:
-        value = proposal["value"]
-        if self._ready and value not in self.targets:
-            names = [entry["name"] for entry in self.layers]
-            raise traitlets.TraitError(f"layer must be one of {names}; got {value!r}")
-        return str(value)
-
-    @traitlets.validate("target")
-    def _valid_target(self, proposal: dict[str, Any]) -> int:
-        value = proposal["value"]
-        if self._ready:
-            count = len(self.targets.get(self.layer, []))
-            if not 0 <= value < count:
-                what = "class" if self.layer == OUTPUT else f"channel of {self.layer!r}"
-                raise traitlets.TraitError(f"target must be a {what} in [0, {count}); "
-                                           f"got {shown(value)}")
-        return int(value)
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
         """Updates from the front end: rejected whole, and shown, when anything is invalid;
