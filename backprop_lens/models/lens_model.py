@@ -285,14 +285,11 @@ def as_lens_model(
                         f"{type(model).__name__}")
     if channels is not None and channels not in (1, 3):
         raise ValueError(f"channels must be 3 (RGB) or 1 (grey); got {channels!r}")
-    if input_size is not None:
-        input_size = as_size(input_size)
-    size: tuple[int, int] | None = None
+    given = None if input_size is None else as_size(input_size)
+    guess: tuple[int, int] | None = None
     if channels is None:
-        channels, size = _guess_input(model, input_size)
-    size = input_size if input_size is not None else size
-    if size is None:
-        size = _first_accepted_size(model, channels)
+        channels, guess = _guess_input(model, given)
+    size = given if given is not None else _first_accepted_size(model, channels, guess)
     n_outputs = _output_width(model, channels, size)
     if classes is None:
         classes = (imagenet_classes() if n_outputs == 1000
@@ -373,13 +370,17 @@ def _guess_input(
     return 3, None
 
 
-def _first_accepted_size(model: nn.Module, channels: int) -> tuple[int, int]:
-    for side in _CANDIDATE_SIZES:
+def _first_accepted_size(
+    model: nn.Module, channels: int, guess: tuple[int, int] | None
+) -> tuple[int, int]:
+    """``guess`` (from a first linear layer's width) if the model runs on it, else the first
+    of the usual sizes that it runs on."""
+    for size in ([guess] if guess else []) + [(side, side) for side in _CANDIDATE_SIZES]:
         try:
-            _output_width(model, channels, (side, side))
+            _output_width(model, channels, size)
         except (RuntimeError, ValueError):
             continue
-        return side, side
+        return size
     raise ValueError("could not infer the model's input size; pass input_size= (and "
                      "channels=, 3 or 1, if the input is not RGB)")
 
