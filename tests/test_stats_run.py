@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from backprop_lens import attribute, metrics, models, stats
+from backprop_lens import METHODS as ALL_METHODS
+from backprop_lens import attribute, data, metrics, models, stats
 from backprop_lens.cli import main
 from backprop_lens.stats.batched import target_maps
 from backprop_lens.stats.sources import open_source, read_item
@@ -70,10 +71,10 @@ def test_metrics_match_the_engine_one_image_at_a_time(shapes_run: stats.StatsRes
 def test_batched_maps_equal_single_image_calls() -> None:
     spec = models.load("shapes_cnn")
     x = torch.cat([spec.preprocess(image) for image in
-                   __import__("backprop_lens").data.shapes.generate(3, seed=4).images])
+                   data.shapes.generate(3, seed=4).images])
     targets = torch.tensor([[1, 2], [3, 0], [9, 9]])
-    for method in METHODS:
-        batched = target_maps(spec.module, x, method, targets)
+    for method in ALL_METHODS:  # the stacked batch (rule methods) and one image a call
+        batched = target_maps(spec, x, method, targets)
         for n in range(3):
             single = attribute(spec, x[n:n + 1], method, targets[n].tolist())
             torch.testing.assert_close(batched[n], single, rtol=1e-4, atol=1e-6)
@@ -98,7 +99,7 @@ def test_a_bigger_run_resumes_and_counts_nothing_twice(tmp_path: Path) -> None:
     first = stats.run("shapes_cnn", "shapes:4:0", methods="saliency", targets="top2", out=out,
                       progress=False)
     images = tmp_path / "pictures"
-    for i, picture in enumerate(__import__("backprop_lens").data.shapes.generate(4).images):
+    for i, picture in enumerate(data.shapes.generate(4).images):
         images.mkdir(exist_ok=True)
         Image.fromarray(picture).save(images / f"{i}.png")
     second = stats.run("shapes_cnn", [*sorted(images.glob("*.png"))[:2]], methods="saliency",

@@ -18,6 +18,8 @@ from torch import nn
 
 from ..engine import Method, attribute, get_method
 from ..engine.activations import logits_from_output
+from ..engine.attribute import as_module
+from ..models import LensModel
 
 
 class _StackedTargets(nn.Module):
@@ -36,21 +38,22 @@ class _StackedTargets(nn.Module):
         return logits.gather(1, self.targets).sum(dim=0, keepdim=True)
 
 
-def target_maps(module: nn.Module, x: torch.Tensor, method: str,
+def target_maps(model: LensModel | nn.Module, x: torch.Tensor, method: str,
                 targets: torch.Tensor) -> torch.Tensor:
     """The maps of ``method`` for images ``x`` (N, C, H, W) and ``targets`` (N, K) class
-    indices: (N, K, C, H, W), each map as ``attribute(module, x[n:n+1], method, targets[n])``
-    gives it (the same numbers: only the batching differs)."""
+    indices: (N, K, C, H, W), each map as ``attribute(model, x[n:n+1], method, targets[n])``
+    gives it (the same numbers: only the batching differs). A ``LensModel`` gives the method
+    objects its preprocessing (integrated gradients' black baseline)."""
     if targets.ndim != 2 or targets.shape[0] != x.shape[0]:
         raise ValueError(f"targets must be shaped (N, K) with N = {x.shape[0]}; got "
                          f"{tuple(targets.shape)}")
     if not isinstance(get_method(method), Method):
         # Noisy copies, path points and layer maps are made per example (SmoothGrad's σ from its
         # range, IG's baseline, Grad-CAM's layer): one image per call, each from its own pass.
-        return torch.stack([attribute(module, x[i:i + 1], method, targets[i].tolist())
+        return torch.stack([attribute(model, x[i:i + 1], method, targets[i].tolist())
                             for i in range(x.shape[0])])
     n, channels, height, width = x.shape
     stacked = x.transpose(0, 1).reshape(1, channels, n * height, width)
-    wrapper = _StackedTargets(module, targets.to(x.device))
+    wrapper = _StackedTargets(as_module(model), targets.to(x.device))
     maps = attribute(wrapper, stacked, method, list(range(targets.shape[1])))
     return maps.view(-1, channels, n, height, width).permute(2, 0, 1, 3, 4).contiguous()

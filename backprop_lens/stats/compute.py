@@ -99,11 +99,11 @@ class ModelWorker:
         adversarial = self._attack(x) if settings.pgd else None
         rows: list[Row] = []
         for method in settings.methods:
-            maps = target_maps(spec.module, x, method, targets)
+            maps = target_maps(spec, x, method, targets)
             first = targets[:, :1]
-            cascade = ([target_maps(m.module, x, method, first)[:, 0] for m in self.randomised]
+            cascade = ([target_maps(m, x, method, first)[:, 0] for m in self.randomised]
                        if settings.cascade else None)
-            attacked = (target_maps(spec.module, adversarial[0], method, first)[:, 0]
+            attacked = (target_maps(spec, adversarial[0], method, first)[:, 0]
                         if adversarial is not None else None)
             for i, item in enumerate(items):
                 if problems[i]:
