@@ -50,6 +50,9 @@ SERVER_START_TIMEOUT_S = 120.0
 PAGE_TIMEOUT_S = 120.0
 KERNEL_TIMEOUT_S = 120.0
 
+#: The marks of every browser test module: slow, and each test given ten minutes.
+BROWSER_MARKS = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
+
 T = TypeVar("T")
 
 
@@ -410,17 +413,7 @@ _JS_RUN_NEW_CELL = "async ([path, code]) => {" + _FIND_PANEL + """
   notebook.activeCellIndex = index;
   notebook.deselectAll();
   await app.commands.execute('notebook:run-cell');
-  const outputs = notebook.widgets[index].model.outputs.toJSON();
-  const text = [];
-  const errors = [];
-  for (const output of outputs) {
-    if (output.output_type === 'stream') text.push(output.text);
-    else if (output.output_type === 'error') errors.push(output.ename + ': ' + output.evalue);
-    else if (output.data && output.data['text/plain'] !== undefined) {
-      text.push(output.data['text/plain']);
-    }
-  }
-  return {text: text.join(''), errors};
+  return notebook.widgets[index].model.outputs.toJSON();
 }"""
 
 _JS_KERNEL_EXECUTE = "async ([path, code]) => {" + _FIND_PANEL + """
@@ -437,6 +430,11 @@ _JS_KERNEL_EXECUTE = "async ([path, code]) => {" + _FIND_PANEL + """
   await future.done;
   return {stdout, error};
 }"""
+
+
+def _joined(text: str | list[str]) -> str:
+    """nbformat holds multiline text as a string or a list of lines."""
+    return text if isinstance(text, str) else "".join(text)
 
 
 @dataclass
@@ -475,12 +473,26 @@ class NotebookPage:
         errors = self.page.evaluate(_JS_RUN_COMMAND, [self.path, "notebook:run-all-cells"])
         assert not errors, f"cells of {self.path} raised: {errors}"
 
+    def new_cell_outputs(self, code: str) -> list[dict[str, Any]]:
+        """Append a code cell, run it as a user would (``notebook:run-cell``), return its outputs
+        as nbformat dicts, errors included."""
+        outputs: list[dict[str, Any]] = self.page.evaluate(_JS_RUN_NEW_CELL, [self.path, code])
+        return outputs
+
     def run_in_new_cell(self, code: str) -> str:
-        """Append a code cell, run it as a user would (``notebook:run-cell``), return its text
-        output (stdout and the text/plain of results); fail if it raised."""
-        result = self.page.evaluate(_JS_RUN_NEW_CELL, [self.path, code])
-        assert not result["errors"], f"new cell {code!r} raised: {result['errors']}"
-        return str(result["text"])
+        """Run ``code`` in a new cell (:meth:`new_cell_outputs`), return its text output (stdout
+        and the text/plain of results); fail if it raised."""
+        text: list[str] = []
+        errors: list[str] = []
+        for output in self.new_cell_outputs(code):
+            if output["output_type"] == "stream":
+                text.append(_joined(output["text"]))
+            elif output["output_type"] == "error":
+                errors.append(f"{output['ename']}: {output['evalue']}")
+            elif "text/plain" in output.get("data", {}):
+                text.append(_joined(output["data"]["text/plain"]))
+        assert not errors, f"new cell {code!r} raised: {errors}"
+        return "".join(text)
 
     def execute(self, code: str) -> str:
         """Run code on the notebook's kernel without adding a cell; its stdout. Uses the page's

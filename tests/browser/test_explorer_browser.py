@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from browser.harness import (
+    BROWSER_MARKS,
     JS_IMAGE_PIXELS,
     KERNEL_TIMEOUT_S,
     GuardedPage,
@@ -30,8 +31,7 @@ from browser.harness import (
 )
 from playwright.sync_api import Browser, Locator, expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600),
-              pytest.mark.usefixtures("explorer_screenshot_on_failure")]
+pytestmark = [*BROWSER_MARKS, pytest.mark.usefixtures("explorer_screenshot_on_failure")]
 
 METHODS = ("saliency", "deconvnet", "guided_backprop")
 NOTEBOOK = "explorer.ipynb"

@@ -22,23 +22,14 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-from browser.harness import (
-    JS_IMAGE_PIXELS,
-    KERNEL_TIMEOUT_S,
-    PAGE_TIMEOUT_S,
-    GuardedPage,
-    JupyterServer,
-    NotebookPage,
-    Pixels,
-    poll_until,
-    save_screenshot,
-)
+from browser import harness
+from browser.harness import GuardedPage, JupyterServer, NotebookPage, Pixels
 from PIL import Image
 from playwright.sync_api import Locator, Page, expect
 
 from backprop_lens import data
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = harness.BROWSER_MARKS
 
 PLUGIN = "backprop-lens:plugin"
 #: A new kernel imports torch and computes the first maps: be patient.
@@ -70,23 +61,6 @@ _JS_CODE_CELLS = """(path) => {
   return null;
 }"""
 
-# Append a code cell, run it as a user would, and return its outputs as the page holds them.
-_JS_RUN_CELL_OUTPUTS = """async ([path, code]) => {
-  const app = window.jupyterapp;
-  for (const panel of app.shell.widgets('main')) {
-    if (!panel.context || panel.context.path !== path) continue;
-    const notebook = panel.content;
-    const index = notebook.model.cells.length;
-    notebook.model.sharedModel.insertCell(index, {cell_type: 'code', source: code});
-    app.shell.activateById(panel.id);
-    notebook.activeCellIndex = index;
-    notebook.deselectAll();
-    await app.commands.execute('notebook:run-cell');
-    return notebook.widgets[index].model.outputs.toJSON();
-  }
-  return null;
-}"""
-
 # The RGBA bytes of an <img>, base64: compared with the picture file the Explorer was given.
 _JS_RGBA = """async (img) => {
   await img.decode();
@@ -113,13 +87,20 @@ def new_folder(server: JupyterServer) -> str:
     return folder
 
 
+@pytest.fixture
+def lab_folder(jupyter_server: JupyterServer) -> str:
+    """A new folder for a JupyterLab test; the test is skipped on Notebook 7."""
+    only(jupyter_server, "lab")
+    return new_folder(jupyter_server)
+
+
 def open_lab(server: JupyterServer, page: Page, folder: str) -> None:
     """JupyterLab in a fresh workspace, its file browser in ``folder``."""
     workspace = f"t{uuid.uuid4().hex[:12]}"
     page.goto(f"{server.base_url}/lab/workspaces/{workspace}/tree/{quote(folder)}"
               f"?token={server.token}", wait_until="domcontentloaded")
     page.wait_for_function("() => window.jupyterapp !== undefined",
-                           timeout=PAGE_TIMEOUT_S * 1000)
+                           timeout=harness.PAGE_TIMEOUT_S * 1000)
     page.evaluate("() => window.jupyterapp.restored")
     expect(page.locator(".jp-FileBrowser .jp-BreadCrumbs")).to_contain_text(folder)
 
@@ -137,21 +118,24 @@ def settings_api(server: JupyterServer, method: str, raw: str | None = None) -> 
 
 
 class RanNotebook:
-    """The notebook a command made in ``folder``, once it has run and its Explorer shows a map."""
+    """The notebook a command made in ``folder``, once it has run and its Explorer shows a map.
+    As a context manager, it shuts its kernel down on the way out."""
 
     def __init__(self, server: JupyterServer, page: Page, folder: str) -> None:
         self.server = server
         self.page = page
-        paths = poll_until(lambda: page.evaluate(_JS_NOTEBOOKS_IN, folder), lambda p: len(p) == 1,
-                           timeout_s=PAGE_TIMEOUT_S, what=f"one new notebook in {folder}",
-                           pause=lambda s: page.wait_for_timeout(s * 1000))
+        paths = harness.poll_until(
+            lambda: page.evaluate(_JS_NOTEBOOKS_IN, folder), lambda p: len(p) == 1,
+            timeout_s=harness.PAGE_TIMEOUT_S, what=f"one new notebook in {folder}",
+            pause=lambda s: page.wait_for_timeout(s * 1000))
         self.path: str = paths[0]
         self.map_view = page.locator('[data-testid="map-view"]')
         expect(self.map_view).to_have_attribute("src", timeout=RUN_TIMEOUT_S * 1000)
-        self.cells = poll_until(
+        self.cells = harness.poll_until(
             lambda: page.evaluate(_JS_CODE_CELLS, self.path),
             lambda cells: cells is not None and all(c["count"] is not None for c in cells),
-            timeout_s=KERNEL_TIMEOUT_S, what=f"every code cell of {self.path} to have run",
+            timeout_s=harness.KERNEL_TIMEOUT_S,
+            what=f"every code cell of {self.path} to have run",
             pause=lambda s: page.wait_for_timeout(s * 1000))
 
     def check_ran_with_a_map(self) -> None:
@@ -159,7 +143,7 @@ class RanNotebook:
         assert [c["errors"] for c in self.cells] == [[], []], self.cells
         assert self.cells[0]["source"] == "from backprop_lens import Explorer"
         assert self.cells[1]["source"].startswith("Explorer(")
-        pixels = Pixels(**self.map_view.evaluate(JS_IMAGE_PIXELS))
+        pixels = Pixels(**self.map_view.evaluate(harness.JS_IMAGE_PIXELS))
         assert pixels.width > 0 and pixels.colours > 10, pixels
         # Opened on the server's Python kernel, named in the file so that nothing asks.
         on_disk = self.server.api("GET", f"/api/contents/{quote(self.path)}")["content"]
@@ -175,13 +159,17 @@ class RanNotebook:
     def close(self) -> None:
         self.server.shutdown_sessions(self.path)
 
+    def __enter__(self) -> RanNotebook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
 
 def test_launcher_card_makes_runs_and_shows_an_explorer(
-    jupyter_server: JupyterServer, page: GuardedPage,
+    jupyter_server: JupyterServer, page: GuardedPage, lab_folder: str,
 ) -> None:
-    only(jupyter_server, "lab")
-    folder = new_folder(jupyter_server)
-    open_lab(jupyter_server, page.page, folder)
+    open_lab(jupyter_server, page.page, lab_folder)
     # The file browser's "+" opens a launcher on its current folder, as a user would.
     page.page.locator('.jp-FileBrowser-toolbar [data-command="launcher:create"]').click()
     launcher = page.page.locator(".jp-Launcher:visible")
@@ -189,37 +177,29 @@ def test_launcher_card_makes_runs_and_shows_an_explorer(
     expect(card).to_be_visible()
     assert card.locator("img").get_attribute("src", timeout=5000).startswith(
         "data:image/svg+xml,")
-    save_screenshot(page.page, "labextension-launcher")
+    harness.save_screenshot(page.page, "labextension-launcher")
     card.click()
-    notebook = RanNotebook(jupyter_server, page.page, folder)
-    try:
+    with RanNotebook(jupyter_server, page.page, lab_folder) as notebook:
         notebook.check_ran_with_a_map()
         assert 'model="efficientnet_lite0"' in notebook.explorer_cell
         assert "image=" not in notebook.explorer_cell
         markdown = page.page.locator(".jp-MarkdownCell").first
         expect(markdown).to_contain_text("Nie, Zhang & Patel")
-    finally:
-        notebook.close()
     assert page.blocked == [], f"requests left localhost: {page.blocked}"
 
 
 def test_palette_command_makes_runs_and_shows_an_explorer(
-    jupyter_server: JupyterServer, page: GuardedPage,
+    jupyter_server: JupyterServer, page: GuardedPage, lab_folder: str,
 ) -> None:
-    only(jupyter_server, "lab")
-    folder = new_folder(jupyter_server)
-    open_lab(jupyter_server, page.page, folder)
+    open_lab(jupyter_server, page.page, lab_folder)
     page.page.keyboard.press("Control+Shift+C")
     palette = page.page.locator("#command-palette")
     palette.locator("input").fill("Backprop Lens")
     item = palette.locator('.lm-CommandPalette-item:has-text("New Backprop Lens Explorer")')
     expect(item).to_be_visible()
     item.click()
-    notebook = RanNotebook(jupyter_server, page.page, folder)
-    try:
+    with RanNotebook(jupyter_server, page.page, lab_folder) as notebook:
         notebook.check_ran_with_a_map()
-    finally:
-        notebook.close()
     assert page.blocked == [], f"requests left localhost: {page.blocked}"
 
 
@@ -233,10 +213,9 @@ def right_click(page: Page, name: str) -> Locator:
 
 
 def test_image_context_menu_makes_an_explorer_of_that_picture(
-    jupyter_server: JupyterServer, page: GuardedPage,
+    jupyter_server: JupyterServer, page: GuardedPage, lab_folder: str,
 ) -> None:
-    only(jupyter_server, "lab")
-    folder = new_folder(jupyter_server)
+    folder = lab_folder
     # A name that needs quoting in Python; 224×224, the default model's input: shown as it is.
     name = "it's a \"ça\" picture.png"
     pixels = data.shapes.generate(1, seed=21, size=224, objects=2).images[0]
@@ -253,10 +232,9 @@ def test_image_context_menu_makes_an_explorer_of_that_picture(
     menu = right_click(page.page, name)
     item = menu.locator('.lm-Menu-item:has-text("Open in Backprop Lens")')
     expect(item).to_be_visible()
-    save_screenshot(page.page, "labextension-context-menu")
+    harness.save_screenshot(page.page, "labextension-context-menu")
     item.click()
-    notebook = RanNotebook(jupyter_server, page.page, folder)
-    try:
+    with RanNotebook(jupyter_server, page.page, folder) as notebook:
         notebook.check_ran_with_a_map()
         assert 'image="it\'s a \\"ça\\" picture.png",' in notebook.explorer_cell
         shown = page.page.locator('[data-testid="input-view"]').evaluate(_JS_RGBA)
@@ -264,22 +242,18 @@ def test_image_context_menu_makes_an_explorer_of_that_picture(
         rgb = rgba.reshape(shown["height"], shown["width"], 4)[..., :3]
         assert rgb.shape == pixels.shape
         assert np.abs(rgb.astype(int) - pixels).max() <= 1
-    finally:
-        notebook.close()
     assert page.blocked == [], f"requests left localhost: {page.blocked}"
 
 
 def test_settings_change_the_generated_cell_and_refuse_bad_values(
-    jupyter_server: JupyterServer, page: GuardedPage,
+    jupyter_server: JupyterServer, page: GuardedPage, lab_folder: str,
 ) -> None:
-    only(jupyter_server, "lab")
-    folder = new_folder(jupyter_server)
-    open_lab(jupyter_server, page.page, folder)
+    open_lab(jupyter_server, page.page, lab_folder)
     # The Settings Editor lists the extension under its title.
     page.page.evaluate("() => window.jupyterapp.commands.execute('settingeditor:open')")
     # It loads every plugin's schema first: give it time on a busy machine.
     listed = page.page.locator(".jp-PluginList").get_by_text("Backprop Lens", exact=True)
-    expect(listed).to_be_visible(timeout=PAGE_TIMEOUT_S * 1000)
+    expect(listed).to_be_visible(timeout=harness.PAGE_TIMEOUT_S * 1000)
     expect(page.page.get_by_text("Default model", exact=True)).to_be_visible()
 
     for raw, field in (('{"defaultModel": "no_such_model"}', "defaultModel"),
@@ -294,20 +268,17 @@ def test_settings_change_the_generated_cell_and_refuse_bad_values(
         {"defaultModel": "shapes_cnn_strided", "topK": 3, "encoding": "webp",
          "methods": ["guided_backprop", "saliency"]}))
     try:
-        open_lab(jupyter_server, page.page, folder)  # a new page loads the new settings
+        open_lab(jupyter_server, page.page, lab_folder)  # a new page loads the new settings
         began = time.monotonic()
         page.page.evaluate(
             "() => window.jupyterapp.commands.execute('backprop-lens:new-explorer')")
-        notebook = RanNotebook(jupyter_server, page.page, folder)
-        print(f"settings test notebook ran in {time.monotonic() - began:.1f} s")
-        try:
+        with RanNotebook(jupyter_server, page.page, lab_folder) as notebook:
+            print(f"settings test notebook ran in {time.monotonic() - began:.1f} s")
             notebook.check_ran_with_a_map()
             assert notebook.explorer_cell == (
                 'Explorer(\n    model="shapes_cnn_strided",\n'
                 '    methods=["guided_backprop", "saliency"],\n'
                 '    top_k=3,\n    encoding="webp",\n)')
-        finally:
-            notebook.close()
     finally:
         settings_api(jupyter_server, "PUT", "{}")
     assert page.blocked == [], f"requests left localhost: {page.blocked}"
@@ -315,10 +286,11 @@ def test_settings_change_the_generated_cell_and_refuse_bad_values(
 
 def run_in_new_tab(server: JupyterServer, tree: Page, item: Locator, folder: str) -> RanNotebook:
     """Click ``item`` in Notebook 7's tree page; the notebook it opens in a new browser tab."""
-    with tree.context.expect_page(timeout=PAGE_TIMEOUT_S * 1000) as opened:
+    with tree.context.expect_page(timeout=harness.PAGE_TIMEOUT_S * 1000) as opened:
         item.click()
     tab = opened.value
-    tab.wait_for_function("() => window.jupyterapp !== undefined", timeout=PAGE_TIMEOUT_S * 1000)
+    tab.wait_for_function("() => window.jupyterapp !== undefined",
+                          timeout=harness.PAGE_TIMEOUT_S * 1000)
     tab.evaluate("() => window.jupyterapp.restored")
     assert "/notebooks/" in tab.url and folder in tab.url
     return RanNotebook(server, tab, folder)
@@ -342,22 +314,18 @@ def test_notebook7_tree_file_new_and_image_menu_make_and_run_notebooks(
     tree.locator('.lm-Menu-item:has-text("New")').first.hover()
     item = tree.locator('.lm-Menu-item:has-text("New Backprop Lens Explorer")')
     expect(item).to_be_visible()
-    notebook = run_in_new_tab(jupyter_server, tree, item, folder)
-    try:
-        notebook.check_ran_with_a_map()
-        assert "image=" not in notebook.explorer_cell
-    finally:
-        notebook.close()
-        notebook.page.close()
+    with run_in_new_tab(jupyter_server, tree, item, folder) as notebook:
+        try:
+            notebook.check_ran_with_a_map()
+            assert "image=" not in notebook.explorer_cell
+        finally:
+            notebook.page.close()
 
     menu = right_click(tree, "shapes.png")
     item = menu.locator('.lm-Menu-item:has-text("Open in Backprop Lens")')
-    notebook = run_in_new_tab(jupyter_server, tree, item, folder)
-    try:
+    with run_in_new_tab(jupyter_server, tree, item, folder) as notebook:
         notebook.check_ran_with_a_map()
         assert 'image="shapes.png",' in notebook.explorer_cell
-    finally:
-        notebook.close()
     assert page.blocked == [], f"requests left localhost: {page.blocked}"
 
 
@@ -368,9 +336,9 @@ def test_lens_magic_shows_an_explorer_and_bad_arguments_in_one_line(
     notebook.run_all_cells()
     map_view = page.page.locator('[data-testid="map-view"]')
     expect(map_view).to_have_attribute("src", timeout=RUN_TIMEOUT_S * 1000)
-    pixels = Pixels(**map_view.evaluate(JS_IMAGE_PIXELS))
+    pixels = Pixels(**map_view.evaluate(harness.JS_IMAGE_PIXELS))
     assert pixels.colours > 10, pixels
-    outputs = page.page.evaluate(_JS_RUN_CELL_OUTPUTS, [notebook.path, "%lens no_such_model"])
+    outputs = notebook.new_cell_outputs("%lens no_such_model")
     text = "".join(output.get("text", "") for output in outputs)
     assert text.startswith("UsageError: %lens: MODEL must be a zoo name"), outputs
     assert len(text.strip().splitlines()) == 1 and "Traceback" not in text, outputs

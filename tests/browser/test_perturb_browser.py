@@ -12,11 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser.harness import (
-    KERNEL_TIMEOUT_S,
-    JupyterServer,
-    save_screenshot,
-)
+from browser.harness import BROWSER_MARKS, KERNEL_TIMEOUT_S, JupyterServer, save_screenshot
 from browser.test_explorer_browser import (
     JS_CHART_LAYOUT,
     METHOD_LABELS,
@@ -26,8 +22,7 @@ from browser.test_explorer_browser import (
 )
 from playwright.sync_api import Browser, expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600),
-              pytest.mark.usefixtures("explorer_screenshot_on_failure")]
+pytestmark = [*BROWSER_MARKS, pytest.mark.usefixtures("explorer_screenshot_on_failure")]
 
 NOTEBOOK = "perturb.ipynb"
 #: The stroke, in input pixels of the shapes CNN's 64×64 picture: a horizontal line on row 20.
