@@ -18,8 +18,9 @@ import pyarrow as pa
 import pytest
 
 from backprop_lens import stats
-from backprop_lens.stats.ray_engine import plan_actors, start_local_ray
+from backprop_lens.stats.ray_engine import LOOPBACK_ONLY, plan_actors, start_local_ray
 
+os.environ.update(LOOPBACK_ONLY)  # before Ray is imported: loopback only (see ray_engine)
 ray = pytest.importorskip("ray")
 
 METHODS = ["saliency", "deconvnet", "guided_backprop"]

@@ -126,9 +126,16 @@ def connect(address: str | None) -> bool:
     return True
 
 
+#: Ray (2.60) turns ``_node_ip_address="127.0.0.1"`` into the machine's network address unless
+#: this switch (its single-machine mode) is set before ``ray`` is imported.
+LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
 def start_local_ray() -> None:
     """Start Ray on this machine, bound to the loopback address only (by default Ray binds to
-    the machine's network address), with more logical CPUs than cores (see the module doc)."""
+    the machine's network address), with more logical CPUs than cores (see the module doc).
+    In a process that imported Ray before, Ray may still pick the network address."""
+    os.environ.update(LOOPBACK_ONLY)
     ray = _import_ray()
     ray.init(_node_ip_address="127.0.0.1", include_dashboard=False,
              num_cpus=max(4, os.cpu_count() or 1), log_to_driver=False)
