@@ -47,6 +47,9 @@ bundle: $(BUNDLE)
 $(LABEXT): $(DEV_STAMP) $(NODE_STAMP) $(LABEXT_SOURCES)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build:labextension
 	mkdir -p $(dir $(LABEXT_LINK))
+	# The editable install may leave a folder here holding only install.json (shared-data); a link
+	# would then land inside it and JupyterLab would find no extension.
+	rm -rf $(LABEXT_LINK)
 	ln -sfn "$(CURDIR)/backprop_lens/labextension" $(LABEXT_LINK)
 
 labextension: $(LABEXT)
