@@ -28,13 +28,11 @@ from pathlib import Path
 
 import pytest
 from browser.harness import (
-    CHROMIUM,
     PAGE_TIMEOUT_S,
     JupyterServer,
     guarded_page,
-    launch_chromium,
 )
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(1200)]
 
@@ -182,23 +180,18 @@ def clean_lab(
         server.stop()
 
 
-def test_jupyterlab_of_the_clean_venv_shows_the_launcher_card(clean_lab: JupyterServer) -> None:
-    if not CHROMIUM.is_file():
-        pytest.skip(f"needs Debian's Chromium at {CHROMIUM} (make setup installs it)")
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            with guarded_page(browser) as guarded:
-                page = guarded.page
-                page.goto(f"{clean_lab.base_url}/lab?token={clean_lab.token}",
-                          wait_until="domcontentloaded")
-                page.wait_for_function("() => window.jupyterapp !== undefined",
-                                       timeout=PAGE_TIMEOUT_S * 1000)
-                page.evaluate("() => window.jupyterapp.restored")
-                card = page.locator('.jp-Launcher .jp-LauncherCard:has-text("Backprop Lens")')
-                expect(card).to_be_visible()
-                assert page.evaluate(
-                    "() => window.jupyterapp.commands.hasCommand('backprop-lens:open-image')")
-                assert guarded.blocked == [], f"requests left localhost: {guarded.blocked}"
-        finally:
-            browser.close()
+def test_jupyterlab_of_the_clean_venv_shows_the_launcher_card(
+    clean_lab: JupyterServer, browser: Browser,
+) -> None:
+    with guarded_page(browser) as guarded:
+        page = guarded.page
+        page.goto(f"{clean_lab.base_url}/lab?token={clean_lab.token}",
+                  wait_until="domcontentloaded")
+        page.wait_for_function("() => window.jupyterapp !== undefined",
+                               timeout=PAGE_TIMEOUT_S * 1000)
+        page.evaluate("() => window.jupyterapp.restored")
+        card = page.locator('.jp-Launcher .jp-LauncherCard:has-text("Backprop Lens")')
+        expect(card).to_be_visible()
+        assert page.evaluate(
+            "() => window.jupyterapp.commands.hasCommand('backprop-lens:open-image')")
+        assert guarded.blocked == [], f"requests left localhost: {guarded.blocked}"

@@ -1,5 +1,6 @@
 """Fixtures of the browser tests: one real server per kind for the session, one Chromium, pages
-that cannot reach the network, and a screenshot of the page when a test fails.
+that cannot reach the network (Chromium itself, one per session, is ``browser`` of
+``tests/conftest.py``), and a screenshot of the page when a test fails.
 
 Modules whose tests share one Explorer page (their module-scoped ``explorer`` fixture) get the
 failure screenshot of that page with ``pytest.mark.usefixtures("explorer_screenshot_on_failure")``.
@@ -20,18 +21,16 @@ from typing import Protocol
 import pytest
 from browser.harness import (
     ARTIFACTS,
-    CHROMIUM,
     PHASE_REPORTS,
     SERVER_KINDS,
     GuardedPage,
     JupyterServer,
     NotebookPage,
     guarded_page,
-    launch_chromium,
     open_notebook,
     screenshot_if_failed,
 )
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -59,22 +58,6 @@ def jupyter_server(
         server.stop()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(server.log_path, ARTIFACTS / f"server-{kind}.log")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium for the session. Failure screenshots of an earlier run are removed, so
-    that ``artifacts/FAILED-*.png`` are this run's."""
-    if not CHROMIUM.is_file():
-        pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} (make setup installs it)")
-    for stale in ARTIFACTS.glob("FAILED-*.png"):
-        stale.unlink()
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -146,11 +146,28 @@ class RanNotebook:
         pixels = Pixels(**self.map_view.evaluate(harness.JS_IMAGE_PIXELS))
         assert pixels.width > 0 and pixels.colours > 10, pixels
         # Opened on the server's Python kernel, named in the file so that nothing asks.
-        on_disk = self.server.api("GET", f"/api/contents/{quote(self.path)}")["content"]
+        on_disk = self.saved_notebook()
         assert on_disk["metadata"]["kernelspec"]["name"] == "python3"
         sessions = [s for s in self.server.api("GET", "/api/sessions")
                     if s.get("path") == self.path]
         assert sessions and sessions[0]["kernel"]["name"] == "python3"
+
+    def saved_notebook(self) -> Any:
+        """The notebook as the server reads it from disk. The server saves a notebook in place
+        (``atomic_writing`` keeps a backup copy, not a temporary file), so a read that meets the
+        page's own save answers 500 ("Unreadable Notebook"): read again until it is whole."""
+
+        def read() -> Any:
+            try:
+                return self.server.api("GET", f"/api/contents/{quote(self.path)}")["content"]
+            except urllib.error.HTTPError as error:
+                if error.code != 500:
+                    raise
+                return None
+
+        return harness.poll_until(read, lambda content: content is not None, timeout_s=30,
+                                  what=f"{self.path} to read back whole from the server",
+                                  pause=lambda s: self.page.wait_for_timeout(s * 1000))
 
     @property
     def explorer_cell(self) -> str:
