@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from backprop_lens import models
 from backprop_lens.render import RenderedMap
@@ -197,3 +199,46 @@ def test_the_interpreter_exits_cleanly_while_maps_are_computed() -> None:
                            timeout=300)
     assert found.returncode == 0, found.stderr[-2000:]
     assert "terminate called" not in found.stderr
+
+
+class Gate(nn.Module):
+    """Passes its input on; while ``armed``, the worker's forward pass waits here until
+    ``release`` (after saying so by ``entered``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.armed and threading.current_thread().name == "backprop-lens-worker":
+            self.entered.set()
+            assert self.release.wait(30)
+        return x
+
+
+def test_a_running_map_that_a_newer_request_made_stale_stops_before_it_ends() -> None:
+    """The user moves on while a map of the layer they left is being computed: the engine stops
+    it at its next checkpoint (no map of that layer appears), and the new layer's maps come."""
+    torch.manual_seed(0)
+    gate = Gate()
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), gate,
+                          nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(4 * 16 * 16, 3)).eval()
+    spec = models.as_lens_model(model, input_size=16)
+    explorer = Explorer(model=spec, image=np.zeros((16, 16, 3), np.uint8), top_k=1)
+    assert explorer.wait(60)
+    left, chosen = "5", "3"  # the last convolution, then the one below it (both after the gate)
+    gate.armed = True
+    explorer.layer = left
+    assert gate.entered.wait(30)  # the view's first map of ``left`` is running, held at the gate
+    explorer.layer = chosen
+    gate.armed = False
+    gate.release.set()
+    assert explorer.wait(60)
+    assert explorer.status == "idle"
+    assert not [key for key in explorer.maps if key.startswith(f"{left}/")]
+    assert all(f"{chosen}/{explorer.target}/{method}" in explorer.maps
+               for method in explorer.methods)

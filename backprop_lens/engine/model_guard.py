@@ -25,6 +25,8 @@ from torch import nn
 from torch.nn.modules.conv import _ConvNd
 from torch.utils.hooks import RemovableHandle
 
+from .interrupt import current_check, stop_if_asked
+
 #: Where a twin module keeps the user's module it stands for (in its ``__dict__``: not a
 #: submodule, so ``named_modules`` does not list it).
 _ORIGINAL = "_backprop_lens_original"
@@ -164,6 +166,7 @@ class CallRecorder:
         return self._names.get(id(module)) or f"<unregistered {type(module).__name__}>"
 
     def _enter(self, module: nn.Module, inputs: Any) -> None:
+        stop_if_asked(current_check())  # the calling thread's: another thread's pass runs on
         name = self._name(module)
         self._stack().append(frozenset(_grad_nodes(inputs)))
         if isinstance(module, _ConvNd | nn.Linear):

@@ -26,6 +26,7 @@ import torch
 from torch.utils.hooks import RemovableHandle
 
 from .graph import Rectifier
+from .interrupt import current_check, stop_if_asked
 
 Grads = tuple[torch.Tensor | None, ...]
 
@@ -107,10 +108,14 @@ def _attach_plain(rectifier: Rectifier) -> RemovableHandle | None:
 @contextmanager
 def rules_attached(rule: ReluRule | None, rectifiers: Sequence[Rectifier]) -> Iterator[None]:
     """Inside this block the given rectifier nodes back-propagate by ``rule`` (None: ``g·m``,
-    the plain gradient)."""
+    the plain gradient); inside ``interrupt.interruptible``, each is a checkpoint too."""
     attach: Callable[[Rectifier], RemovableHandle | None] = (
         _attach_plain if rule is None else rule.attach)
     handles: list[Any] = [h for h in map(attach, rectifiers) if h is not None]
+    check = current_check()
+    if check is not None:  # the backward pass's checkpoints (see ``interrupt``)
+        handles += [r.node.register_prehook(lambda grads: stop_if_asked(check))
+                    for r in rectifiers]
     try:
         yield
     finally:

@@ -6,8 +6,10 @@ torch releases the GIL inside its kernels. Why priorities: a slider move to a ma
 must be served before the rest of the precomputation. Why generations: when the image or model
 changes, everything queued for the old one is dropped, and results still in flight are discarded.
 Why small jobs at inner layers: a burst of slider moves must not wait behind the precomputation
-of a layer the user already left; such work is dropped before it starts (``retain``), and what
-runs when the burst begins is at most one map per method (``precompute_batches``).
+of a layer the user already left; such work is dropped before it starts (``retain``), what runs
+when the burst begins is at most one map per method (``precompute_batches``), and that map is
+stopped at the engine's next checkpoint once a newer request makes it stale
+(``engine.interrupt``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import ClassVar
 
+from ..engine.interrupt import Interrupted, interruptible
 from ..render import RenderedMap
 from .keys import map_key
 
@@ -163,6 +167,7 @@ class Worker:
         self._total = 0
         self._latest_view = -1
         self._generation = 0
+        self._keep: Callable[[Job], bool] | None = None  # the latest ``retain`` rule
         self._thread = threading.Thread(target=self._loop, name="backprop-lens-worker",
                                         daemon=True)
         self._thread.start()
@@ -192,8 +197,10 @@ class Worker:
 
     def retain(self, keep: Callable[[Job], bool]) -> int:
         """Drop the queued map jobs (not tasks) for which ``keep(job)`` is false, before they
-        start; returns how many were dropped."""
+        start, and stop the running one if it is such a job; returns how many were dropped
+        from the queue."""
         with self._cond:
+            self._keep = keep  # the running job too, at its next checkpoint (``_stale``)
             kept = [job for job in self._heap if job.task is not None or keep(job)]
             dropped = len(self._heap) - len(kept)
             if dropped:
@@ -207,6 +214,7 @@ class Worker:
         """Drop every queued job; results of the running one will be discarded too."""
         with self._cond:
             self._generation += 1
+            self._keep = None
             self._heap.clear()
             self._done = self._total = 0
             return self._generation
@@ -219,13 +227,19 @@ class Worker:
         with self._cond:
             return self._cond.wait_for(lambda: not self._heap and not self._busy, timeout)
 
+    def _stale(self, job: Job) -> bool:
+        """Whether ``job`` is no longer wanted: of a former input, a view request that a newer
+        one replaced, or precomputation that the latest ``retain`` rule drops."""
+        return (job.generation != self._generation
+                or 0 <= job.view < self._latest_view
+                or (job.task is None and self._keep is not None and not self._keep(job)))
+
     def _next(self) -> Job:
         with self._cond:
             while True:
                 self._cond.wait_for(lambda: bool(self._heap))
                 job = heapq.heappop(self._heap)
-                stale_view = job.view >= 0 and job.view < self._latest_view
-                if job.generation == self._generation and not stale_view:
+                if not self._stale(job):
                     self._busy = True
                     return job
                 self._done += 1  # dropped: a newer view request or a new image replaced it
@@ -237,7 +251,12 @@ class Worker:
                 if job.task is not None:
                     job.task()
                 else:
-                    self._run(job)
+                    # Read without the lock: a check that sees a change one checkpoint late
+                    # costs one module's work, a lock on every module call costs more.
+                    with interruptible(partial(self._stale, job)):
+                        self._run(job)
+            except Interrupted:
+                pass  # stale since it started: counted done like one dropped from the queue
             except BaseException as exc:  # the thread must survive any job
                 self._on_error(exc)
             with self._cond:
