@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import traitlets
 from PIL import Image
 
 from backprop_lens import models
@@ -323,3 +324,20 @@ def test_maps_travel_in_the_chosen_encoding(encoding: str, mime: str, magic: byt
 def test_an_unknown_encoding_is_named() -> None:
     with pytest.raises(ValueError, match="encoding must be one of"):
         small_explorer(encoding="gif")
+
+
+@pytest.mark.parametrize("setting", [{"input_size": 16}, {"metod": "saliency"},
+                                     {"layer": "output"}])
+def test_a_setting_the_explorer_does_not_know_is_named_not_lost(setting: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match=f"unexpected keyword arguments \\['{next(iter(setting))}'"):
+        small_explorer(**setting)
+
+
+def test_the_first_choices_can_be_given_to_the_constructor() -> None:
+    explorer = small_explorer(method="deconvnet", shared_scale=True, show_hint=False,
+                              overlay_opacity=0.25)
+    assert (explorer.method, explorer.shared_scale, explorer.show_hint,
+            explorer.overlay_opacity) == ("deconvnet", True, False, 0.25)
+    assert map_key(OUTPUT, explorer.target, "deconvnet") in explorer.maps  # its first map
+    with pytest.raises(traitlets.TraitError, match="overlay_opacity"):
+        small_explorer(overlay_opacity=2.0)

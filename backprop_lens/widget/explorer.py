@@ -61,6 +61,9 @@ from .weights import WeightsControl, WeightsTraits
 #: Traits the front end may set; everything else is Python's.
 FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale", "show_hint",
                                "weights", "overlay_opacity"})
+#: Keyword arguments of ``Explorer()`` besides its parameters: first choices that hold for any
+#: model (the layer, target and weights depend on the model: they are set once it is made).
+INITIAL_CHOICES = frozenset({"method", "shared_scale", "show_hint", "overlay_opacity", "layout"})
 
 
 class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
@@ -83,6 +86,8 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
             class (or channel) indices and an int k means each layer's k best targets.
         encoding: how maps travel and are stored: ``"png"`` (lossless), ``"webp"`` or
             ``"jpeg"`` (smaller, lossy, with ``quality`` 1–100).
+        **choices: the first ``method``, ``shared_scale``, ``show_hint``, ``overlay_opacity``
+            (and the widget's ``layout``); any other name is a ``TypeError``.
     """
 
     _esm = static_path("widget.js")
@@ -134,13 +139,19 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
             raise ValueError(f"top_k must be a positive int; got {top_k!r}")
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}; got {encoding!r}")
+        # traitlets only warns of names it does not know: a misspelt setting would be lost.
+        unknown = sorted(set(kwargs) - INITIAL_CHOICES)
+        if unknown:
+            raise TypeError(f"Explorer() got unexpected keyword arguments {unknown}; besides its "
+                            f"parameters it takes {sorted(INITIAL_CHOICES)} (set layer, target "
+                            "and weights once it is made; input_size goes to as_lens_model)")
+        self._ready = False  # the choices' observers wait for the first image
         super().__init__(methods=list(methods), method_styles=method_styles(methods), **kwargs)
         self.top_k = top_k
         self._encoding = (encoding, quality)
         self._grid = PrecomputedGrid(precompute, methods)
         self._maps = MapStore(self, int(cache_mb * 2**20))
         self._view_requests = 0
-        self._ready = False
         # Strokes, undo, reset and a finished attack replace the input one at a time.
         self._input_lock = threading.RLock()
         self._worker = Worker(self._run_job, self._on_worker_state, self._on_worker_error)
