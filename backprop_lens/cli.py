@@ -17,7 +17,7 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def register_reproduce(subparsers: Subparsers) -> None:
-    from .paper.reproduce import EXPERIMENTS
+    from .paper.reproduce import BEYOND, EXPERIMENTS
 
     parser = subparsers.add_parser(
         "reproduce", help="run the paper's experiments; write figures and the claims table",
@@ -31,8 +31,8 @@ def register_reproduce(subparsers: Subparsers) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="smaller inputs and fewer images: a smoke test of a few minutes")
     parser.add_argument("--only", type=_id_list, metavar="ID[,ID]",
-                        help=f"run only these experiments (each on all its models): "
-                             f"{', '.join(EXPERIMENTS)}")
+                        help=f"run only these experiments (each on all its models): the "
+                             f"paper's {', '.join(EXPERIMENTS)}; beyond it {', '.join(BEYOND)}")
     parser.set_defaults(run=_run_reproduce)
 
 

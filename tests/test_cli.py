@@ -12,7 +12,7 @@ import pytest
 
 from backprop_lens.cli import main
 from backprop_lens.paper import EXPERIMENTS
-from backprop_lens.paper.reproduce import ON_IMAGENET
+from backprop_lens.paper.reproduce import BEYOND, ON_IMAGENET
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -99,6 +99,14 @@ def test_an_unknown_id_is_a_clear_error(
     error = capsys.readouterr().err
     assert "unknown experiment id(s) 'nope'" in error and "partial_training" in error
     assert not any(tmp_path.iterdir())
+
+
+def test_the_help_names_every_experiment_id(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    for experiment in [*EXPERIMENTS, *BEYOND]:
+        assert experiment in help_text
 
 
 def test_an_unwritable_output_folder_is_a_clear_error(
