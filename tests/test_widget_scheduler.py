@@ -242,3 +242,15 @@ def test_a_running_map_that_a_newer_request_made_stale_stops_before_it_ends() ->
     assert not [key for key in explorer.maps if key.startswith(f"{left}/")]
     assert all(f"{chosen}/{explorer.target}/{method}" in explorer.maps
                for method in explorer.methods)
+
+
+def test_a_layer_move_requests_its_view_once() -> None:
+    """A second request would make the first one's running map stale, and stop it."""
+    spec = models.paper_cnn(n_filters=4, input_size=16, n_classes=3, depth=3)
+    explorer = Explorer(model=spec, image=np.zeros((16, 16, 3), np.uint8), top_k=2)
+    assert explorer.wait(60)
+    for entry in explorer.layers[1:3]:
+        before = explorer._view_requests
+        explorer.layer = entry["name"]
+        assert explorer._view_requests == before + 1
+    assert explorer.wait(60)

@@ -329,12 +329,15 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
         """A new layer starts at its best target; its top-k are precomputed."""
         if not self._ready:
             return
-        self.target = self.targets[self.layer][0][0]
         # Work for layers left behind is dropped before it starts (a burst of moves).
         self._worker.retain(wanted_at({OUTPUT, self.layer}, self._grid.keys))
+        best = self.targets[self.layer][0][0]
+        if best != self.target:
+            self.target = best  # whose observer requests the view: once, or a second request
+        else:  # would stop the first one's map, already running
+            self._request_view()
         if self.layer != OUTPUT:
             self._precompute_top(self.layer)
-        self._request_view()
 
     @traitlets.observe("method", "target", "weights")
     def _choice_changed(self, change: dict[str, Any]) -> None:
