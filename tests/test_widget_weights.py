@@ -4,6 +4,7 @@ similarity curves, Integrated Gradients' completeness, and the user's model left
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from backprop_lens import models
 from backprop_lens.widget import OUTPUT, Explorer
 from backprop_lens.widget.keys import map_key
 from backprop_lens.widget.weights import (
+    SEED,
     TRAINED,
     WEIGHTS_PREFIX,
     unit_of,
@@ -207,3 +209,65 @@ def test_a_page_holds_every_levels_maps_to_scrub_the_weights_slider() -> None:
             assert weights_key(level, map_key(OUTPUT, explorer.target, method)) in model["maps"]
     assert set(model["weights_similarity"]) == {"saliency", "gradcam"}
     assert set(model["weights_top"]) == set(levels[1:])  # the predictions follow in a page too
+
+
+def randomised_top(explorer: Explorer, level: str) -> list[int]:
+    """The top-5 classes of the explorer's input under the model re-drawn down to ``level``."""
+    twin = models.randomize(explorer.model, "cascade", level, seed=SEED)
+    x = explorer.model.preprocess(explorer.image)
+    with torch.no_grad():
+        return [int(i) for i in torch.softmax(twin.module(x), dim=-1)[0].topk(5).indices]
+
+
+def test_a_level_computing_when_the_input_changes_leaves_nothing_of_the_former_input(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The view job of a level is running (held inside it) when a new image comes: its
+    prediction and maps, of the former input, must not land on the new one, and the level's
+    prediction for the new input is computed when the slider goes there again."""
+    explorer = small_explorer()
+    levels = [level["name"] for level in explorer.weight_levels]
+    inside, release = threading.Event(), threading.Event()
+    twin = explorer._weights.twin
+
+    def held_twin(level: str) -> models.LensModel:
+        if level != TRAINED and not inside.is_set():
+            inside.set()
+            release.wait(60)
+        return twin(level)
+
+    monkeypatch.setattr(explorer._weights, "twin", held_twin)
+    explorer.set_state({"weights": levels[1]})  # as the front end's slider does
+    assert inside.wait(60), "the level's view job did not start"
+    explorer.image = np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    release.set()
+    assert explorer.wait(120)
+    assert explorer.weights == TRAINED and explorer.weights_top == {}
+    assert not any(key.startswith(WEIGHTS_PREFIX) for key in explorer.maps)
+    assert not any(key.startswith(WEIGHTS_PREFIX) for key in explorer.completeness)
+
+    explorer.set_state({"weights": levels[1]})
+    assert explorer.wait(300)
+    top = [index for index, _ in explorer.weights_top[levels[1]]]
+    assert top == randomised_top(explorer, levels[1])
+    key = weights_key(levels[1], map_key(OUTPUT, explorer.target, explorer.method))
+    assert key in explorer.maps
+
+
+def test_the_prediction_of_a_level_is_there_when_its_view_job_ends(explorer: Explorer) -> None:
+    """The randomised model's prediction is the view job's first result, not the
+    precomputation's (which may wait behind every trained map and the curves)."""
+    levels = [level["name"] for level in explorer.weight_levels]
+    seen: dict[str, Any] = {}
+    gate = threading.Event()
+    explorer._worker.submit_task(lambda: gate.wait(60))  # hold the worker while we queue
+    explorer.set_state({"weights": levels[2]})
+    explorer.set_state({"target": int(explorer.targets[OUTPUT][1][0])})  # the maps' job: stale
+    explorer._worker.submit_task(
+        lambda: seen.setdefault("top", explorer.weights_top.get(levels[2])), priority=0)
+    gate.set()
+    assert explorer.wait(300)
+    assert seen["top"] is not None
+    assert [index for index, _ in seen["top"]] == randomised_top(explorer, levels[2])
+    explorer.set_state({"weights": TRAINED, "target": int(explorer.targets[OUTPUT][0][0])})
+    assert explorer.wait(60)

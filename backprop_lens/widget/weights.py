@@ -18,6 +18,15 @@ target: SSIM and Spearman rank correlation (``metrics.ssim``, ``metrics.rank_cor
 ``{method: {"ssim": [...], "spearman": [...]}}``, one value per level (``None`` until computed;
 the trained level is 1 by definition). The curves are computed level by level at the lowest
 priority once the slider first leaves ``"trained"``, or when ``precompute()`` asks.
+
+Threads: the worker writes these traits while the kernel's thread may be loading a new input
+(inside the widget's ``hold_sync``: ipywidgets' held state is per widget, not per thread, so a
+write from another thread then may never be sent) or starting new curves. So each write (a
+check of the input's generation, then the trait, made whole) happens under one lock that
+``reset`` and ``precompute`` take too: results of work queued for a former input are dropped,
+never written over the new input's, and no write undoes another. The prediction of the level
+shown is the view job's first result and does not wait for the maps (it depends on the level
+and the input only, so a move of the layer or target leaves it wanted).
 """
 
 from __future__ import annotations
@@ -148,6 +157,10 @@ class WeightsControl:
         self._publish = publish
         self._current = current
         self._lock = threading.Lock()
+        # Held while a trait of the control is computed and written (either thread), so that
+        # writes never interleave; re-entrant, as writing a trait runs observers.
+        self._writing = threading.RLock()
+        self._tops: dict[str, list[list[float]]] = {}  # weights_top of this input
         self._twins: OrderedDict[str, LensModel] = OrderedDict()
         self._trained: dict[tuple[str, int, str], torch.Tensor] = {}
         self._curves_for: tuple[str, int] | None = None
@@ -156,18 +169,20 @@ class WeightsControl:
     def reset(self, spec: LensModel | None = None) -> None:
         """Forget every map and curve (a new input); ``spec``: a new model, whose levels these
         are (the slider goes back to trained)."""
-        with self._lock:
-            self._trained.clear()
-            self._curves_for = None
-            self.pinned = set()
+        with self._writing:
+            with self._lock:
+                self._trained.clear()
+                self._curves_for = None
+                self.pinned = set()
+                self._tops = {}
+                if spec is not None:
+                    self._twins.clear()
+            host = self._host
             if spec is not None:
-                self._twins.clear()
-        host = self._host
-        if spec is not None:
-            host.weight_levels = weight_levels(spec)
-            host.weights = TRAINED
-        host.weights_similarity = {}
-        host.weights_top = {}
+                host.weight_levels = weight_levels(spec)
+                host.weights = TRAINED
+            host.weights_similarity = {}
+            host.weights_top = {}
 
     def check(self, value: object) -> str:
         """``value`` if it names a level, else a ``ValueError`` naming the levels."""
@@ -189,9 +204,10 @@ class WeightsControl:
                 return found
         made = randomize(spec, "cascade", level, seed=SEED)
         with self._lock:
-            self._twins[level] = made
-            while len(self._twins) > KEPT_TWINS:
-                self._twins.popitem(last=False)
+            if self._current()[0] is spec:  # not a twin of a model replaced meanwhile
+                self._twins[level] = made
+                while len(self._twins) > KEPT_TWINS:
+                    self._twins.popitem(last=False)
         return made
 
     # --- requests ------------------------------------------------------------------------
@@ -205,11 +221,14 @@ class WeightsControl:
             return
         layer, target = host.layer, host.target
         methods = [host.method, *(m for m in host.methods if m != host.method)]
+        generation = self._current()[3]
 
         def view() -> None:
-            if (host.weights, host.layer, host.target) != (level, layer, target):
-                return  # the user moved on before this started
-            self._level_maps(level, layer, target, methods, pin=False)
+            if host.weights != level:
+                return  # the user moved the slider on before this started
+            self._predict(level, generation)
+            if (host.layer, host.target) == (layer, target):  # else a newer request has them
+                self._level_maps(level, layer, target, methods, False, generation)
 
         self._submit(view, VIEW)
         if self._curves_for != (layer, target):
@@ -227,69 +246,97 @@ class WeightsControl:
         if unknown:
             raise ValueError(f"methods must be among the Explorer's {host.methods}; "
                              f"got {unknown}")
-        self._curves_for = (layer, target)
+        generation = self._current()[3]
         levels = [entry["name"] for entry in host.weight_levels]
-        host.weights_similarity = {m: {"ssim": [1.0] + [None] * (len(levels) - 1),
-                                       "spearman": [1.0] + [None] * (len(levels) - 1)}
-                                   for m in chosen}
+        with self._writing:
+            self._curves_for = (layer, target)
+            host.weights_similarity = {m: {"ssim": [1.0] + [None] * (len(levels) - 1),
+                                           "spearman": [1.0] + [None] * (len(levels) - 1)}
+                                       for m in chosen}
         # One map per task: a view request never waits behind more than one map.
         for group in ([m for m in chosen if m not in SLOW_METHODS],
                       [m for m in chosen if m in SLOW_METHODS]):
             for level in levels:
                 for method in group:
-                    self._submit(partial(self._level_maps, level, layer, target, [method], True),
-                                 PRECOMPUTE)
+                    self._submit(partial(self._level_maps, level, layer, target, [method], True,
+                                         generation), PRECOMPUTE)
 
     # --- the worker's side ---------------------------------------------------------------
 
-    def _level_maps(self, level: str, layer: str, target: int, methods: Sequence[str],
-                    pin: bool) -> None:
-        """Compute, publish and compare the maps of ``methods`` at ``level`` (on the worker);
-        precomputation (``pin``) for curves that a newer ``precompute`` replaced is dropped."""
-        if pin and self._curves_for != (layer, target):
+    def _current_input(self, generation: int) -> bool:
+        """Whether work queued at ``generation`` is still for the input shown."""
+        return self._current()[3] == generation
+
+    def _predict(self, level: str, generation: int) -> None:
+        """Put the randomised model's top-5 classes at ``level`` on ``weights_top`` (once per
+        input)."""
+        if level == TRAINED or level in self._tops:
             return
+        _, x, _, _ = self._current()
+        with torch.no_grad():
+            scores = self.twin(level).module(x).float()
+        top = torch.softmax(scores, dim=-1)[0].topk(min(5, scores.shape[-1]))
+        with self._writing:
+            if not self._current_input(generation):
+                return  # a new input came meanwhile (``reset``)
+            self._tops[level] = [[int(i), float(p)] for p, i in zip(*top, strict=True)]
+            self._host.weights_top = dict(self._tops)
+
+    def _level_maps(self, level: str, layer: str, target: int, methods: Sequence[str],
+                    pin: bool, generation: int) -> None:
+        """Compute, publish and compare the maps of ``methods`` at ``level`` (on the worker),
+        and the level's prediction; precomputation (``pin``) for curves that a newer
+        ``precompute`` replaced is dropped, and so is all work for a former input."""
+        if (pin and self._curves_for != (layer, target)) or not self._current_input(generation):
+            return
+        self._predict(level, generation)
         _, x, encoding, _ = self._current()
         model = self.twin(level)
         host = self._host
-        if level != TRAINED and level not in host.weights_top:
-            with torch.no_grad():
-                top = torch.softmax(model.module(x).float(), dim=-1)[0].topk(5)
-            host.weights_top = {**host.weights_top,
-                                level: [[int(i), float(p)] for p, i in zip(*top, strict=True)]}
         for method in methods:
             found = compute_maps(model, x, layer, method, [target], encoding)
             rendered = {weights_key(level, key): entry for key, entry in found.rendered.items()}
-            if pin:
-                self.pinned.update(rendered)
-            if found.completeness:
-                host.completeness = {**host.completeness,
-                                     **{weights_key(level, key): value
-                                        for key, value in found.completeness.items()}}
+            with self._writing:
+                if not self._current_input(generation):
+                    return
+                if pin:
+                    self.pinned.update(rendered)
+                if found.completeness:
+                    host.completeness = {**host.completeness,
+                                         **{weights_key(level, key): value
+                                            for key, value in found.completeness.items()}}
             self._publish(rendered, self.pinned)
             assert found.maps is not None
-            self._record(level, layer, target, method, found.maps[0])
+            self._record(level, layer, target, method, found.maps[0], generation)
 
     def _record(self, level: str, layer: str, target: int, method: str,
-                values: torch.Tensor) -> None:
+                values: torch.Tensor, generation: int) -> None:
         """Keep the trained map; put a level's SSIM and ρ on its method's curves."""
         if level == TRAINED:
-            self._trained[(layer, target, method)] = values
+            with self._writing:
+                if self._current_input(generation):
+                    self._trained[(layer, target, method)] = values
             return
         host = self._host
-        curve = host.weights_similarity.get(method)
-        if self._curves_for != (layer, target) or curve is None:
+        if self._curves_for != (layer, target) or method not in host.weights_similarity:
             return
         trained = self._trained.get((layer, target, method))
         if trained is None:  # computed first at every priority, but not if the job was dropped
-            trained = compute_maps(self._current()[0], self._current()[1], layer, method,
-                                   [target], self._current()[2]).maps
-            assert trained is not None
-            trained = self._trained.setdefault((layer, target, method), trained[0])
+            spec, x, encoding, _ = self._current()
+            found = compute_maps(spec, x, layer, method, [target], encoding).maps
+            assert found is not None
+            trained = found[0]
         names = [entry["name"] for entry in host.weight_levels]
         position = names.index(level)
         ssim_value, rho = compare(trained, values, method)
-        updated = {m: {k: list(v) for k, v in c.items()}
-                   for m, c in host.weights_similarity.items()}
-        updated[method]["ssim"][position] = ssim_value
-        updated[method]["spearman"][position] = rho
-        host.weights_similarity = updated
+        with self._writing:  # the curves as they are now, not as they were before the compare
+            if self._curves_for != (layer, target) or not self._current_input(generation):
+                return  # replaced by a newer ``precompute`` or ``reset`` meanwhile
+            self._trained.setdefault((layer, target, method), trained)
+            updated = {m: {k: list(v) for k, v in c.items()}
+                       for m, c in host.weights_similarity.items()}
+            if method not in updated:
+                return
+            updated[method]["ssim"][position] = ssim_value
+            updated[method]["spearman"][position] = rho
+            host.weights_similarity = updated
