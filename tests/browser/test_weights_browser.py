@@ -31,7 +31,8 @@ def assert_the_bundle_is_built_from_the_sources() -> None:
     ways that point elsewhere (a caption reading "predicting…", which ``js/weights.ts`` has
     not written since the predictions are kept by level, never shows the prediction)."""
     bundle = static_path("widget.js").stat().st_mtime
-    newer = [path.name for path in (Path(__file__).resolve().parents[2] / "js").glob("*.ts")
+    sources = Path(__file__).resolve().parents[2] / "js"
+    newer = [path.name for path in [*sources.glob("*.ts"), *sources.glob("*.css")]
              if path.stat().st_mtime > bundle]
     assert not newer, f"{newer} changed after the bundle was built: run `npm run build`"
 
