@@ -14,6 +14,8 @@ Prints medians and 90th percentiles, in milliseconds, and each goal next to its 
 - a layer-slider move to a layer whose maps are not computed yet (issue 12; goal ≤ 150 ms);
 - a burst of 5 layer moves → the last layer's maps all painted, against the last move alone
   (issue 16; goal ≤ 1.5×: stale work dropped before it starts);
+- the same bursts on the kernel's side alone, in a fresh process with no browser or server
+  sharing the CPU: the 5 moves sent straight to the widget 10 ms apart;
 - a user's torchvision model (random weights, nothing downloaded), each in a fresh process:
   ``Explorer(model=...)`` against one forward pass of the model (issue 16; goal ≤ 1000 ms beyond
   it).
@@ -120,6 +122,45 @@ Explorer(model=model, image=cat)
 constructor = time.perf_counter() - began
 print(json.dumps({"forward": forward * 1000, "constructor": constructor * 1000}))
 """
+
+# In a fresh process, the kernel's side of a burst alone: the default Explorer gets the 5 layer
+# moves straight from Python (10 ms apart, as the front end would send them), with no browser
+# or server sharing the CPU; each until the last layer's maps are all computed.
+_KERNEL_BURSTS = """
+import json, sys, time
+from backprop_lens import Explorer
+from backprop_lens.widget.keys import map_key
+w = Explorer()
+w.wait(600)
+names = [entry["name"] for entry in w.layers]
+
+def move(start, presses):
+    w.image = w.image
+    w.set_state({"layer": names[start]})
+    w.wait(600)
+    began = time.perf_counter()
+    for step in range(1, presses + 1):
+        w.set_state({"layer": names[start + step]})
+        time.sleep(0.01)
+    last = names[start + presses]
+    while not all(w._maps.has(map_key(last, w.target, m), False) for m in w.methods):
+        time.sleep(0.001)
+    return (time.perf_counter() - began) * 1000
+
+alone, burst = [], []
+for trial in range(int(sys.argv[1])):
+    last = min(len(names) - 1, 6 + 2 * (trial % 5))
+    alone.append(move(last - 1, 1))
+    burst.append(move(last - 5, 5))
+print(json.dumps({"alone": alone, "burst": burst}))
+"""
+
+
+def kernel_bursts(trials: int) -> dict[str, list[float]]:
+    """{"alone", "burst"} in ms (see ``_KERNEL_BURSTS``)."""
+    found = subprocess.run([sys.executable, "-c", _KERNEL_BURSTS, str(trials)],
+                           capture_output=True, text=True, check=True)
+    return dict(json.loads(found.stdout.strip().splitlines()[-1]))
 
 
 def summary(values: list[float]) -> str:
@@ -252,6 +293,7 @@ def main() -> None:
 
     constructors = {name: [torchvision_constructor(name) for _ in range(2)]
                     for name in args.models}
+    in_kernel = kernel_bursts(args.bursts)
     beyond = [cold - floor for floor, cold in zip(floors, colds, strict=True)]
     ratios = [b / a for a, b in zip(alone, burst, strict=True)]
     print("Explorer latency, default model (EfficientNet-Lite0, 224×224, cat photo), "
@@ -268,6 +310,11 @@ def main() -> None:
     print(row("layer move alone, whole view (key → last map)", alone, "-"))
     print(row("burst of 5 layer moves, whole view (1st key → last map)", burst, "-"))
     print(row("  burst / last move alone (ratio ×1000)", [r * 1000 for r in ratios],
+              "≤ 1500 (1.5×)"))
+    print(row("kernel only: layer move alone (last map computed)", in_kernel["alone"], "-"))
+    print(row("kernel only: burst of 5 moves 10 ms apart", in_kernel["burst"], "-"))
+    print(row("  burst / last move alone (ratio ×1000)",
+              [b / a * 1000 for a, b in zip(in_kernel["alone"], in_kernel["burst"], strict=True)],
               "≤ 1500 (1.5×)"))
     for name, found in constructors.items():
         runs = [run for run in found if isinstance(run, dict)]
