@@ -271,3 +271,17 @@ def test_the_prediction_of_a_level_is_there_when_its_view_job_ends(explorer: Exp
     assert [index for index, _ in seen["top"]] == randomised_top(explorer, levels[2])
     explorer.set_state({"weights": TRAINED, "target": int(explorer.targets[OUTPUT][0][0])})
     assert explorer.wait(60)
+
+
+def test_the_status_says_computing_while_a_levels_maps_are_missing() -> None:
+    explorer = small_explorer()
+    assert explorer.wait(120) and explorer.status == "idle"
+    gate = threading.Event()
+    explorer._worker.submit_task(lambda: gate.wait(30))  # the worker busy: nothing lands yet
+    level = explorer.weight_levels[1]["name"]
+    explorer.set_state({"weights": level})
+    assert explorer.status == "computing"  # the trained maps are there, not the level's
+    gate.set()
+    assert explorer.wait(120) and explorer.status == "idle"
+    explorer.set_state({"weights": TRAINED})
+    assert explorer.status == "idle"  # every map of the trained model is there

@@ -56,7 +56,7 @@ from .scheduler import (
     precompute_batches,
     wanted_at,
 )
-from .weights import WeightsControl, WeightsTraits
+from .weights import WeightsControl, WeightsTraits, weights_key
 
 #: Traits the front end may set; everything else is Python's.
 FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale", "show_hint",
@@ -352,8 +352,11 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
         self._view_requests += 1
         missing = [m for m in self._methods_current_first()
                    if not self._maps.has(map_key(self.layer, self.target, m), self.perturbed)]
-        if self.status.startswith("error") or missing:
-            self.status = "computing" if missing else "idle"
+        # At a randomised level the view shows that level's maps (queued by ``_weights``).
+        busy = bool(missing) or not all(self._maps.has(weights_key(
+            self.weights, map_key(self.layer, self.target, m)), False) for m in self.methods)
+        if self.status.startswith("error") or busy:
+            self.status = "computing" if busy else "idle"
         for method in missing:
             self._worker.submit(VIEW, self.layer, method, (self.target,), self._view_requests)
         self._weights.request_view()
