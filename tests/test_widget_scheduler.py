@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from backprop_lens import models
+from backprop_lens.engine.interrupt import Interrupted
 from backprop_lens.render import RenderedMap
 from backprop_lens.widget import Explorer
 from backprop_lens.widget.scheduler import (
@@ -218,9 +219,7 @@ class Gate(nn.Module):
         return x
 
 
-def test_a_running_map_that_a_newer_request_made_stale_stops_before_it_ends() -> None:
-    """The user moves on while a map of the layer they left is being computed: the engine stops
-    it at its next checkpoint (no map of that layer appears), and the new layer's maps come."""
+def gated_explorer() -> tuple[Explorer, Gate]:
     torch.manual_seed(0)
     gate = Gate()
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), gate,
@@ -230,6 +229,13 @@ def test_a_running_map_that_a_newer_request_made_stale_stops_before_it_ends() ->
     spec = models.as_lens_model(model, input_size=16)
     explorer = Explorer(model=spec, image=np.zeros((16, 16, 3), np.uint8), top_k=1)
     assert explorer.wait(60)
+    return explorer, gate
+
+
+def test_a_running_map_that_a_newer_request_made_stale_stops_before_it_ends() -> None:
+    """The user moves on while a map of the layer they left is being computed: the engine stops
+    it at its next checkpoint (no map of that layer appears), and the new layer's maps come."""
+    explorer, gate = gated_explorer()
     left, chosen = "5", "3"  # the last convolution, then the one below it (both after the gate)
     gate.armed = True
     explorer.layer = left
@@ -254,3 +260,30 @@ def test_a_layer_move_requests_its_view_once() -> None:
         explorer.layer = entry["name"]
         assert explorer._view_requests == before + 1
     assert explorer.wait(60)
+
+
+def test_another_method_chosen_while_the_view_computes_leaves_the_running_map_be() -> None:
+    """Every method's map of the layer and target shown is still wanted: none is stopped (to
+    be computed again)."""
+    explorer, gate = gated_explorer()
+    stopped: list[tuple[str, str]] = []
+    run = explorer._worker._run
+
+    def recording(job: Job) -> None:
+        try:
+            run(job)
+        except Interrupted:
+            stopped.append((job.layer, job.method))
+            raise
+
+    explorer._worker._run = recording
+    gate.armed = True
+    explorer.layer = "5"
+    assert gate.entered.wait(30)  # the view's first map is running, held at the gate
+    explorer.method = next(m for m in explorer.methods if m != explorer.method)
+    explorer.set_state({"layer": "5", "target": explorer.target})  # as the front end may send
+    gate.armed = False
+    gate.release.set()
+    assert explorer.wait(60) and explorer.status == "idle"
+    assert stopped == []
+    assert all(f"5/{explorer.target}/{method}" in explorer.maps for method in explorer.methods)

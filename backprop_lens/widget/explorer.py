@@ -152,6 +152,7 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
         self._grid = PrecomputedGrid(precompute, methods)
         self._maps = MapStore(self, int(cache_mb * 2**20))
         self._view_requests = 0
+        self._viewing: tuple[str, int] | None = None  # the (layer, target) of that request
         # Strokes, undo, reset and a finished attack replace the input one at a time.
         self._input_lock = threading.RLock()
         self._worker = Worker(self._run_job, self._on_worker_state, self._on_worker_error)
@@ -349,7 +350,11 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
     def _request_view(self) -> None:
         """Queue, ahead of everything else, the maps the view shows now: the chosen method
         first, then the other methods of the compare row."""
-        self._view_requests += 1
+        # A new view id only for a new (layer, target): the maps of the former one go stale and
+        # stop; another method, or a request made twice, leaves the running map be.
+        if (self.layer, self.target) != self._viewing:
+            self._viewing = (self.layer, self.target)
+            self._view_requests += 1
         missing = [m for m in self._methods_current_first()
                    if not self._maps.has(map_key(self.layer, self.target, m), self.perturbed)]
         # At a randomised level the view shows that level's maps (queued by ``_weights``).
