@@ -1,4 +1,5 @@
-"""The Explorer's choices: the method, target and layer shown, and whether maps share a scale.
+"""The Explorer's choices: the method, target and layer shown, whether maps share a scale, the
+opacity of heat maps over the image, and whether the hint is shown.
 
 A mixin of ``Explorer`` (as ``weights.WeightsTraits`` is): these traits are the user's, set by the
 view or from Python, and each is validated alike on either path (the Explorer's ``set_state``
@@ -16,6 +17,23 @@ import traitlets
 from .keys import OUTPUT
 from .perturb import shown
 
+#: Traits the front end may set; everything else is Python's.
+FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale", "show_hint",
+                               "weights", "overlay_opacity"})
+#: Keyword arguments of ``Explorer()`` besides its parameters: first choices that hold for any
+#: model (the layer, target and weights depend on the model: they are set once it is made).
+INITIAL_CHOICES = frozenset({"method", "shared_scale", "show_hint", "overlay_opacity", "layout"})
+
+
+def check_initial_choices(kwargs: dict[str, Any]) -> None:
+    """A ``TypeError`` naming what ``Explorer(**kwargs)`` does not take: traitlets only warns
+    of names it does not know, and a misspelt setting would be lost."""
+    unknown = sorted(set(kwargs) - INITIAL_CHOICES)
+    if unknown:
+        raise TypeError(f"Explorer() got unexpected keyword arguments {unknown}; besides its "
+                        f"parameters it takes {sorted(INITIAL_CHOICES)} (set layer, target "
+                        "and weights once it is made; input_size goes to as_lens_model)")
+
 
 class ChoiceTraits(traitlets.HasTraits):
     """The Explorer's synced choices and their validation; the Explorer owns ``methods``,
@@ -25,6 +43,8 @@ class ChoiceTraits(traitlets.HasTraits):
     target = traitlets.Int(0).tag(sync=True)
     layer = traitlets.Unicode(OUTPUT).tag(sync=True)
     shared_scale = traitlets.Bool(False).tag(sync=True)
+    overlay_opacity = traitlets.Float(0.6).tag(sync=True)  # of heat maps over the image
+    show_hint = traitlets.Bool(True).tag(sync=True)  # the paper's finding, under the maps
 
     methods: list[str]
     layers: list[dict[str, Any]]
@@ -56,3 +76,10 @@ class ChoiceTraits(traitlets.HasTraits):
                 raise traitlets.TraitError(f"target must be a {what} in [0, {count}); "
                                            f"got {shown(value)}")
         return int(value)
+
+    @traitlets.validate("overlay_opacity")
+    def _valid_opacity(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not 0.0 <= value <= 1.0:  # NaN too
+            raise traitlets.TraitError(f"overlay_opacity must be in [0, 1]; got {shown(value)}")
+        return value

@@ -32,7 +32,7 @@ from ..models import LensModel
 from ..render import CONVENTIONS, ENCODINGS, encode
 from .attacks import AttackRunner
 from .charts import BUILD_DELAY_S, ExplorerCharts, LazyCharts
-from .choices import ChoiceTraits
+from .choices import FRONTEND_WRITABLE, ChoiceTraits, check_initial_choices
 from .compute import compute_maps
 from .defaults import DEFAULT_METHODS, as_spec, default_image, ordered_methods
 from .embedding import PageEmbedding
@@ -43,7 +43,6 @@ from .maps import MapStore
 from .messages import handle, message_type, status_error
 from .names import method_styles
 from .notes import crop_trait, flat_layer_notes
-from .perturb import shown
 from .perturb_commands import PerturbationTraits
 from .perturbation import PerturbationSession
 from .rankings import Ranked, layer_choices, rank_targets
@@ -57,13 +56,6 @@ from .scheduler import (
     wanted_at,
 )
 from .weights import WeightsControl, WeightsTraits, weights_key
-
-#: Traits the front end may set; everything else is Python's.
-FRONTEND_WRITABLE = frozenset({"method", "target", "layer", "shared_scale", "show_hint",
-                               "weights", "overlay_opacity"})
-#: Keyword arguments of ``Explorer()`` besides its parameters: first choices that hold for any
-#: model (the layer, target and weights depend on the model: they are set once it is made).
-INITIAL_CHOICES = frozenset({"method", "shared_scale", "show_hint", "overlay_opacity", "layout"})
 
 
 class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
@@ -110,15 +102,13 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
 
     # The perturbation's traits are ``PerturbationTraits'``.
 
-    # What the view says in words (``names``, ``notes``); ``show_hint``: the user's to hide.
+    # What the view says in words (``names``, ``notes``; ``show_hint`` is a choice).
     method_styles = traitlets.Dict().tag(sync=True)
     crop = traitlets.Dict().tag(sync=True)
     layer_notes = traitlets.Dict().tag(sync=True)
-    show_hint = traitlets.Bool(True).tag(sync=True)
 
     # The sanity check's traits are ``WeightsTraits'``.
     completeness = traitlets.Dict().tag(sync=True)  # Integrated Gradients', by map key
-    overlay_opacity = traitlets.Float(0.6).tag(sync=True)  # of heat maps over the image
 
     def __init__(
         self,
@@ -139,12 +129,7 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
             raise ValueError(f"top_k must be a positive int; got {top_k!r}")
         if encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}; got {encoding!r}")
-        # traitlets only warns of names it does not know: a misspelt setting would be lost.
-        unknown = sorted(set(kwargs) - INITIAL_CHOICES)
-        if unknown:
-            raise TypeError(f"Explorer() got unexpected keyword arguments {unknown}; besides its "
-                            f"parameters it takes {sorted(INITIAL_CHOICES)} (set layer, target "
-                            "and weights once it is made; input_size goes to as_lens_model)")
+        check_initial_choices(kwargs)
         self._ready = False  # the choices' observers wait for the first image
         super().__init__(methods=list(methods), method_styles=method_styles(methods), **kwargs)
         self.top_k = top_k
@@ -293,14 +278,7 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
             self._request_view()
             self._precompute_top(OUTPUT)
 
-    # --- validation: the front end and Python alike --------------------------------------
-
-    @traitlets.validate("overlay_opacity")
-    def _valid_opacity(self, proposal: dict[str, Any]) -> float:
-        value = float(proposal["value"])
-        if not 0.0 <= value <= 1.0:  # NaN too
-            raise traitlets.TraitError(f"overlay_opacity must be in [0, 1]; got {shown(value)}")
-        return value
+    # --- the front end's messages ----------------------------------------------------------
 
     def set_state(self, sync_data: dict[str, Any]) -> None:
         """Updates from the front end: rejected whole, and shown, when anything is invalid;
