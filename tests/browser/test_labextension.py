@@ -155,13 +155,14 @@ class RanNotebook:
     def saved_notebook(self) -> Any:
         """The notebook as the server reads it from disk. The server saves a notebook in place
         (``atomic_writing`` keeps a backup copy, not a temporary file), so a read that meets the
-        page's own save answers 500 ("Unreadable Notebook"): read again until it is whole."""
+        page's own save finds a part of the file and answers "Unreadable Notebook" (400 for an
+        empty file, 500 for a cut one): read again until it is whole."""
 
         def read() -> Any:
             try:
                 return self.server.api("GET", f"/api/contents/{quote(self.path)}")["content"]
             except urllib.error.HTTPError as error:
-                if error.code != 500:
+                if b"Unreadable Notebook" not in error.read():
                     raise
                 return None
 
