@@ -39,9 +39,9 @@ from ..models import LensModel
 from ..models.efficientnet import EfficientNetLite0
 from .claims import RANDOM_SSIM_KEPT, RANDOM_SSIM_LOST, SENSITIVITY_FACTOR, Claim
 from .imagenet import IMAGENET_MODEL, TOP_K, stage_levels
-from .inputs import CLASS_SENSITIVITY_SEED, LABELS, RANDOMISATION_SEED, as_inputs, map_picture
+from .inputs import CLASS_SENSITIVITY_SEED, LABELS, as_inputs, map_picture
 from .results import ExperimentResult, PictureGrid
-from .shapes import SHAPES_MODEL
+from .shapes import SHAPES_MODEL, randomisation_inputs
 from .trained import (
     GBP,
     RANDOMISATION_WEIGHTS_SEED,
@@ -179,14 +179,9 @@ def randomisation(
 ) -> ExperimentResult:
     """Randomisation curves of every method on the shapes CNN: one level per layer with
     parameters, top first (see :func:`curves`)."""
-    spec = model or models.load(SHAPES_MODEL)
-    source = "given images"
-    if images is None:
-        images = data.shapes.generate(beyond_budget(quick).randomisation_images,
-                                      seed=RANDOMISATION_SEED).images
-        source = f"data.shapes seed {RANDOMISATION_SEED}"
-    x = as_inputs(spec, list(images))
-    return curves(spec, x, spec.parameter_layers[::-1], f"{len(x)} images ({source})", quick)
+    spec, x, described = randomisation_inputs(model, images,
+                                              beyond_budget(quick).randomisation_images)
+    return curves(spec, x, spec.parameter_layers[::-1], described, quick)
 
 
 def randomisation_photos(

@@ -115,15 +115,22 @@ def partial_training(
     """Cascading randomisation from the top layer down, one level per layer with parameters:
     each level's maps against the trained model's, for the trained model's top class of each
     image (see ``trained.cascade_experiment``)."""
+    spec, x, described = randomisation_inputs(model, images, budget(quick).randomisation_images)
+    return cascade_experiment(spec, x, spec.parameter_layers[::-1], described)
+
+
+def randomisation_inputs(
+    model: LensModel | None, images: np.ndarray | None, count: int
+) -> tuple[LensModel, torch.Tensor, str]:
+    """The shapes CNN (or ``model``), the inputs of a randomisation experiment (``images``, or
+    ``count`` shapes of ``RANDOMISATION_SEED``) and how they were made, in words."""
     spec = model or models.load(SHAPES_MODEL)
     source = "given images"
     if images is None:
-        images = data.shapes.generate(budget(quick).randomisation_images,
-                                      seed=RANDOMISATION_SEED).images
+        images = data.shapes.generate(count, seed=RANDOMISATION_SEED).images
         source = f"data.shapes seed {RANDOMISATION_SEED}"
     x = as_inputs(spec, list(images))
-    return cascade_experiment(spec, x, spec.parameter_layers[::-1],
-                              f"{len(x)} images ({source})")
+    return spec, x, f"{len(x)} images ({source})"
 
 
 # --- helpers -------------------------------------------------------------------------------
