@@ -313,7 +313,7 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
         best = self.targets[self.layer][0][0]
         if best != self.target:
             self.target = best  # whose observer requests the view: once, or a second request
-        else:  # would stop the first one's map, already running
+        else:  # would queue the same maps again
             self._request_view()
         if self.layer != OUTPUT:
             self._precompute_top(self.layer)
