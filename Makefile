@@ -76,6 +76,7 @@ lab: $(LAB_STAMP) $(LABEXT)
 
 benchmark: $(DEV_STAMP)
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/retained.py
 	$(PY) benchmarks/methods.py
 	$(PY) benchmarks/stats.py
 

@@ -6,13 +6,14 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from backprop_lens import models
+from backprop_lens import NonReluActivationWarning, models
 from backprop_lens.engine.interrupt import Interrupted
 from backprop_lens.render import RenderedMap
 from backprop_lens.widget import Explorer
@@ -202,21 +203,40 @@ def test_the_interpreter_exits_cleanly_while_maps_are_computed() -> None:
     assert "terminate called" not in found.stderr
 
 
+class _HeldBackward(torch.autograd.Function):
+    """The identity; its backward pass waits at ``gate`` while the gate is armed."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, gate: Gate) -> torch.Tensor:
+        ctx.gate = gate
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        ctx.gate.hold()
+        return grad, None
+
+
 class Gate(nn.Module):
-    """Passes its input on; while ``armed``, the worker's forward pass waits here until
-    ``release`` (after saying so by ``entered``)."""
+    """Passes its input on; while ``armed`` is set, the worker's backward pass through it waits
+    until ``release`` (after saying so by ``entered``). In the backward pass: a layer move runs
+    no forward pass (the input's is kept)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.armed = False
+        # Events, not flags: the engine runs a twin of the model, made when the input's forward
+        # pass ran, which shares these objects but not later assignments.
+        self.armed = threading.Event()
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.armed and threading.current_thread().name == "backprop-lens-worker":
+    def hold(self) -> None:
+        if self.armed.is_set() and threading.current_thread().name == "backprop-lens-worker":
             self.entered.set()
             assert self.release.wait(30)
-        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _HeldBackward.apply(x, self)  # type: ignore[no-any-return]
 
 
 def gated_explorer() -> tuple[Explorer, Gate]:
@@ -227,7 +247,8 @@ def gated_explorer() -> tuple[Explorer, Gate]:
                           nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
                           nn.Flatten(), nn.Linear(4 * 16 * 16, 3)).eval()
     spec = models.as_lens_model(model, input_size=16)
-    explorer = Explorer(model=spec, image=np.zeros((16, 16, 3), np.uint8), top_k=1)
+    with pytest.warns(NonReluActivationWarning, match="_HeldBackward"):  # no rule: true
+        explorer = Explorer(model=spec, image=np.zeros((16, 16, 3), np.uint8), top_k=1)
     assert explorer.wait(60)
     return explorer, gate
 
@@ -237,11 +258,11 @@ def test_a_running_map_that_a_newer_request_made_stale_stops_before_it_ends() ->
     it at its next checkpoint (no map of that layer appears), and the new layer's maps come."""
     explorer, gate = gated_explorer()
     left, chosen = "5", "3"  # the last convolution, then the one below it (both after the gate)
-    gate.armed = True
+    gate.armed.set()
     explorer.layer = left
     assert gate.entered.wait(30)  # the view's first map of ``left`` is running, held at the gate
     explorer.layer = chosen
-    gate.armed = False
+    gate.armed.clear()
     gate.release.set()
     assert explorer.wait(60)
     assert explorer.status == "idle"
@@ -277,13 +298,14 @@ def test_another_method_chosen_while_the_view_computes_leaves_the_running_map_be
             raise
 
     explorer._worker._run = recording
-    gate.armed = True
+    gate.armed.set()
     explorer.layer = "5"
     assert gate.entered.wait(30)  # the view's first map is running, held at the gate
     explorer.method = next(m for m in explorer.methods if m != explorer.method)
     explorer.set_state({"layer": "5", "target": explorer.target})  # as the front end may send
-    gate.armed = False
+    gate.armed.clear()
     gate.release.set()
     assert explorer.wait(60) and explorer.status == "idle"
     assert stopped == []
     assert all(f"5/{explorer.target}/{method}" in explorer.maps for method in explorer.methods)
+

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .activations import channel_scores
-from .graph import Rectifier, scan
+from .graph import GraphScan, Rectifier, scan
 from .method_base import MethodObject, Request
 from .methods import Method, get_method
 from .model_guard import CallRecorder, LayerCapture, eval_twin
@@ -89,7 +89,7 @@ def attribute(
     module = as_module(model)
     chosen = get_method(method)
     for rule_method in _rule_methods(chosen):
-        _check_rules_can_apply(module, rule_method)
+        check_rules_can_apply(module, rule_method)
     check_input(x, module)
     if isinstance(chosen, MethodObject):
         return chosen.compute(Request(model, module, x, target, layer, seed, label, output, strict))
@@ -131,18 +131,14 @@ def forward_pass(module: nn.Module, x: torch.Tensor, method: Method, *, layer: s
         # A copy of an inference-mode tensor is an ordinary one, which autograd can use.
         x_in = (x.clone() if x.is_inference() else x).detach().requires_grad_(True)
         recorder = stack.enter_context(CallRecorder(twin))
-        with _shape_errors_named(recorder, x.shape):
+        with shape_errors_named(recorder, x.shape):
             if capture is None:
                 scores = logits_from_output(twin(x_in), output, x.shape[0])
             else:
                 scores = channel_scores(capture.run(twin, x_in), capture.name)
         graph = scan(scores, x_in)
         if method.relu_rule is not None:
-            _demote_thresholds_with_a_value(graph.rectifiers, graph.without_rule, recorder)
-            owners = recorder.owners(graph.without_rule)
-            in_order = sorted(graph.without_rule, key=lambda node: node._sequence_nr())
-            found = [(owners[node], graph.without_rule[node]) for node in in_order]
-            report_without_rule(module, method.name, found, strict)
+            report_without_rule(module, method.name, rule_gaps(graph, recorder), strict)
         yield ForwardPass(x_in, scores, graph.rectifiers)
 
 
@@ -159,7 +155,7 @@ def scores_of(module: nn.Module, x: torch.Tensor, layer: str | None,
 
 
 @contextmanager
-def _shape_errors_named(recorder: CallRecorder, shape: torch.Size) -> Iterator[None]:
+def shape_errors_named(recorder: CallRecorder, shape: torch.Size) -> Iterator[None]:
     """A forward pass that fails on a layer given an input of the wrong width raises a
     ``ValueError`` naming the layer that ran, not the first one registered."""
     try:
@@ -168,6 +164,16 @@ def _shape_errors_named(recorder: CallRecorder, shape: torch.Size) -> Iterator[N
         if recorder.mismatch is None:
             raise
         raise ValueError(f"{recorder.mismatch} (x shape {tuple(shape)})") from error
+
+
+def rule_gaps(graph: GraphScan, recorder: CallRecorder) -> list[tuple[str, str]]:
+    """The operations of ``graph`` that no rectifier rule covers, as (module that ran it, what it
+    computes), in the order they ran; thresholds with a value are moved out of
+    ``graph.rectifiers`` first (see below)."""
+    _demote_thresholds_with_a_value(graph.rectifiers, graph.without_rule, recorder)
+    owners = recorder.owners(graph.without_rule)
+    in_order = sorted(graph.without_rule, key=lambda node: node._sequence_nr())
+    return [(owners[node], graph.without_rule[node]) for node in in_order]
 
 
 def _demote_thresholds_with_a_value(
@@ -232,7 +238,7 @@ def as_module(model: object) -> nn.Module:
     return module
 
 
-def _check_rules_can_apply(module: nn.Module, method: Method) -> None:
+def check_rules_can_apply(module: nn.Module, method: Method) -> None:
     """TorchScript runs outside Python, where no rule reaches its ReLUs: refuse, don't guess."""
     if method.relu_rule is None:
         return

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
-from ..engine import IntegratedGradients, attribute, get_method
+from ..engine import IntegratedGradients, Method, RetainedForward, attribute, get_method
 from ..models import LensModel
 from ..render import ABS_GREY, RenderedMap, convention_for, render_map
 from .keys import CLEAN, OUTPUT, map_key
@@ -38,13 +39,38 @@ class ComputedMaps:
     completeness: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
+class RetainedForwards:
+    """The forward passes kept for the inputs explained now (``engine.RetainedForward``): the
+    input and, while it is perturbed, the clean one; the least recently used goes first. So a
+    layer move costs a backward pass, not a forward pass too. For one thread (the worker)."""
+
+    KEPT = 2
+
+    def __init__(self, spec: LensModel) -> None:
+        self._spec = spec
+        self._layers = [name for name, _ in spec.layers]
+        self._kept: list[RetainedForward] = []
+
+    def of(self, x: torch.Tensor) -> RetainedForward:
+        """The pass of ``x`` (this very tensor), run now if not kept."""
+        found = next((f for f in self._kept if f.x is x), None)
+        if found is None:
+            found = RetainedForward(self._spec, x, self._layers)
+        self._kept = [found, *(f for f in self._kept if f is not found)][: self.KEPT]
+        return found
+
+
 def compute_maps(spec: LensModel, x: torch.Tensor, layer: str, method: str,
                  targets: Sequence[int], encoding: tuple[str, int],
-                 clean: torch.Tensor | None = None) -> ComputedMaps:
+                 clean: torch.Tensor | None = None,
+                 forwards: RetainedForwards | None = None) -> ComputedMaps:
     """The maps of ``x`` (1, C, H, W) for ``targets`` of ``layer`` (``OUTPUT``: classes), and,
     when ``clean`` is given (``x`` is perturbed), those of ``clean`` and their similarity.
-    ``encoding`` is (``"png"``/``"webp"``/``"jpeg"``, quality)."""
-    maps = _attribute(spec, x, layer, method, targets)
+    ``encoding`` is (``"png"``/``"webp"``/``"jpeg"``, quality). With ``forwards``, the maps of
+    the rule methods come from its kept forward passes (the same maps, sooner)."""
+    attribute_at = partial(_attribute, spec, layer=layer, method=method, targets=targets,
+                           forwards=forwards)
+    maps = attribute_at(x)
     rendered = _render(maps, layer, method, targets, encoding)
     sensitivity = None
     if layer == OUTPUT and len(targets) > 1:
@@ -55,7 +81,7 @@ def compute_maps(spec: LensModel, x: torch.Tensor, layer: str, method: str,
     if clean is not None:
         from ..metrics import ssim
 
-        originals = _attribute(spec, clean, layer, method, targets)
+        originals = attribute_at(clean)
         rendered.update(_render(originals, layer, method, targets, encoding, CLEAN))
         # Compared as shown: methods drawn as |map| are compared on |map|.
         absolute = convention_for(method) == ABS_GREY
@@ -79,9 +105,15 @@ def completeness_of(spec: LensModel, x: torch.Tensor, layer: str, method: str,
             for t, e, s in zip(targets, errors, sums, strict=True)}
 
 
-def _attribute(spec: LensModel, x: torch.Tensor, layer: str, method: str,
-               targets: Sequence[int]) -> torch.Tensor:
-    return attribute(spec, x, method, list(targets), layer=None if layer == OUTPUT else layer)
+def _attribute(spec: LensModel, x: torch.Tensor, *, layer: str, method: str,
+               targets: Sequence[int], forwards: RetainedForwards | None) -> torch.Tensor:
+    at = None if layer == OUTPUT else layer
+    chosen = get_method(method)
+    if forwards is not None and isinstance(chosen, Method):
+        forward = forwards.of(x)
+        if forward.covers(at):
+            return forward.maps(at, chosen, targets)
+    return attribute(spec, x, chosen, list(targets), layer=at)
 
 
 def _render(maps: torch.Tensor, layer: str, method: str, targets: Sequence[int],

@@ -33,7 +33,7 @@ from ..render import CONVENTIONS, ENCODINGS, encode
 from .attacks import AttackRunner
 from .charts import BUILD_DELAY_S, ExplorerCharts, LazyCharts
 from .choices import FRONTEND_WRITABLE, ChoiceTraits, check_initial_choices
-from .compute import compute_maps
+from .compute import RetainedForwards, compute_maps
 from .defaults import DEFAULT_METHODS, as_spec, default_image, ordered_methods
 from .embedding import PageEmbedding
 from .frontend import static_path
@@ -210,6 +210,7 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
         grid = self._grid.jobs(targets, self.top_k)
         generation = self._new_generation(grid)
         self._session = PerturbationSession(spec, x, probabilities)
+        self._forwards = RetainedForwards(spec)  # the worker's only, the former input's dropped
         self._attacks.drop()  # a running attack's result is dropped
         self._sensitivity: dict[str, float] = {}
         top = int(targets[OUTPUT][0][0])
@@ -370,7 +371,7 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
         # A precomputed batch is redone whole: the class-sensitivity statistic needs all of it.
         batch = job.priority == PRECOMPUTE
         found = compute_maps(self._spec, x, job.layer, job.method, job.targets if batch else todo,
-                             self._encoding, clean if compare else None)
+                             self._encoding, clean if compare else None, self._forwards)
         if not self._worker.is_current(job):
             return
         if found.sensitivity is not None:
