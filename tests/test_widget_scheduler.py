@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from backprop_lens.widget import Explorer
 from backprop_lens.widget.scheduler import (
     PRECOMPUTE,
     VIEW,
+    WORKER_NICENESS,
     Job,
     MapCache,
     Worker,
@@ -309,3 +311,16 @@ def test_another_method_chosen_while_the_view_computes_leaves_the_running_map_be
     assert stopped == []
     assert all(f"5/{explorer.target}/{method}" in explorer.maps for method in explorer.methods)
 
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness per thread: Linux")
+def test_the_worker_computes_at_a_lower_priority_than_the_kernel() -> None:
+    """The messages that steer the worker (and the server and browser that carry them) must not
+    wait behind its computation; the kernel's own threads keep their priority."""
+    main = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    worker = Worker(lambda job: None, lambda *state: None, lambda exc: None)
+    worker.submit_task(lambda: None)  # run once the thread has set its priority
+    assert worker.wait_idle(5)
+    native = worker._thread.native_id
+    assert native is not None
+    assert os.getpriority(os.PRIO_PROCESS, native) == min(19, main + WORKER_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main
