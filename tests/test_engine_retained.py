@@ -78,6 +78,14 @@ def test_a_stopped_backward_pass_leaves_the_kept_graph_usable() -> None:
                       attribute(net, X, "guided_backprop", [2]))
 
 
+def test_a_forward_pass_stopped_half_way_leaves_nothing_on_the_model() -> None:
+    net = make(FORMS["nn.ReLU(inplace=True)"])
+    before = snapshot(net)
+    with interruptible(lambda: True), pytest.raises(Interrupted):
+        RetainedForward(net, X, LAYERS)
+    assert_untouched(before, net)
+
+
 def test_bad_arguments_are_named() -> None:
     net = make(FORMS["nn.ReLU(inplace=True)"])
     with pytest.raises(ValueError, match="unknown: \\['conv9'\\]"):
