@@ -7,10 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import pytest
+import torch
 from test_widget_perturb import stroke
+from torch import nn
 
-from backprop_lens import attribute
+from backprop_lens import attribute, models
 from backprop_lens.render import render_map
 from backprop_lens.widget import Explorer
 from backprop_lens.widget.defaults import DEFAULT_METHODS as METHODS
@@ -68,3 +71,37 @@ def test_with_a_perturbed_input_neither_input_is_run_again(explorer: Explorer) -
         assert explorer.wait(60)
     assert calls == []
     assert_maps_are_attributes(explorer, explorer.layer, clean=True)
+
+
+def batch_norm_explorer() -> Explorer:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                        nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                        nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(8 * 16 * 16, 4)).eval()
+    spec = models.as_lens_model(net, input_size=16)
+    image = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    w = Explorer(model=spec, image=image, top_k=2)
+    assert w.wait(60)
+    return w
+
+
+@pytest.mark.parametrize("change", ["load_state_dict", "train-mode forward"])
+def test_a_model_changed_in_a_cell_is_run_again_not_shown_stale(change: str) -> None:
+    """The kept pass belongs to the weights and statistics it ran with: once a cell changes
+    them, the next layer's maps are of the model as it is now."""
+    explorer = batch_norm_explorer()
+    explorer.layer = inner_layers(explorer)[0]
+    assert explorer.wait(60)
+    module = explorer.model.module
+    if change == "load_state_dict":
+        module.load_state_dict({k: v * 1.5 if v.is_floating_point() else v
+                                for k, v in module.state_dict().items()})
+    else:  # updates the batch-norm running statistics in place
+        module.train()
+        module(torch.rand(4, 3, 16, 16) * 5)
+        module.eval()
+    explorer.layer = inner_layers(explorer)[-1]
+    assert explorer.wait(60)
+    assert explorer.status == "idle"
+    assert_maps_are_attributes(explorer, explorer.layer, clean=False)

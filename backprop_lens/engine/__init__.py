@@ -11,7 +11,7 @@ from .method_objects import (
     SmoothGrad,
 )
 from .methods import Method, get_method, method_names, register
-from .retained import RetainedForward
+from .retained import NotCovered, RetainedForward
 
 METHODS: tuple[str, ...] = method_names()
 
@@ -20,4 +20,5 @@ RULE_METHODS: tuple[str, ...] = ("saliency", "deconvnet", "guided_backprop")
 
 __all__ = ["METHODS", "RULE_METHODS", "GradCAM", "GuidedGradCAM", "InputXGradient",
            "IntegratedGradients", "Method", "MethodObject", "NonReluActivationWarning",
-           "RetainedForward", "SmoothGrad", "attribute", "get_method", "method_objects", "register"]
+           "NotCovered", "RetainedForward", "SmoothGrad", "attribute", "get_method",
+           "method_objects", "register"]

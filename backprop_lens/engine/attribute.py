@@ -124,7 +124,7 @@ def forward_pass(module: nn.Module, x: torch.Tensor, method: Method, *, layer: s
     # The user's module is never changed: its eval-mode twin runs (also while checkpointed
     # layers recompute), and the capture hook goes on the twin's layer.
     twin = eval_twin(module)
-    capture = None if layer is None else LayerCapture(_find_layer(twin, layer), layer)
+    capture = None if layer is None else LayerCapture(find_layer(twin, layer), layer)
     with ExitStack() as stack:
         stack.enter_context(torch.inference_mode(False))
         stack.enter_context(torch.enable_grad())
@@ -150,7 +150,7 @@ def scores_of(module: nn.Module, x: torch.Tensor, layer: str | None,
     with torch.no_grad():
         if layer is None:
             return logits_from_output(twin(x), output, x.shape[0])
-        capture = LayerCapture(_find_layer(twin, layer), layer)
+        capture = LayerCapture(find_layer(twin, layer), layer)
         return channel_scores(capture.run(twin, x), capture.name)
 
 
@@ -278,7 +278,7 @@ def check_input(x: object, module: nn.Module) -> None:
             "the model outside inference mode (torch.no_grad() is fine)")
 
 
-def _find_layer(module: nn.Module, layer: object) -> nn.Module:
+def find_layer(module: nn.Module, layer: object) -> nn.Module:
     if not isinstance(layer, str):
         raise TypeError(f"layer must be a module name (str) or None; got {type(layer).__name__}")
     named = dict(module.named_modules())

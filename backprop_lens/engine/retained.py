@@ -28,6 +28,7 @@ from .attribute import (
     backward,
     check_input,
     check_rules_can_apply,
+    find_layer,
     rule_gaps,
     shape_errors_named,
 )
@@ -40,44 +41,62 @@ from .rules import rules_attached
 from .targets import make_seeds
 
 
+class NotCovered(ValueError):
+    """``RetainedForward.maps`` cannot answer for this layer; ``attribute`` can (see
+    ``RetainedForward``)."""
+
+
 class RetainedForward:
-    """The forward pass of ``model`` on ``x`` (1 or N examples, preprocessed), with the outputs
-    of ``layers`` (names from ``model.named_modules()``) captured on their first call, kept for
-    backward passes.
+    """The forward pass of ``model`` on ``x`` (one example, (1, C, H, W), preprocessed), with
+    the outputs of ``layers`` (names from ``model.named_modules()``) captured on their first
+    call, kept for backward passes.
 
-    A layer is left out (``covers`` is False; use ``attribute`` for it) when its output is not a
-    single tensor, when it runs only on another thread, or when its output was changed in place
-    after the layer returned (its graph would then lead through that operation): the model
-    goes on with a copy of each captured output, so only a tensor held elsewhere too (an
-    ``nn.Identity``'s input) can be.
+    A layer is not covered (``covers`` is False, ``maps`` raises ``NotCovered``; use
+    ``attribute`` for it) when its output is not a single tensor, when it runs only on another
+    thread, or when the model changed its output in place after it returned (its graph would
+    lead through that change). The model goes on with a copy of each captured output that has
+    storage of its own, so that a ``ReLU(inplace=True)`` after a convolution leaves the
+    capture alone; an output that shares its input's storage (``nn.Identity``, eval-mode
+    ``Dropout``) is not copied, so the model computes exactly what it computes without us.
+    ``maps`` also raises ``NotCovered`` where the model changed in place a tensor that the
+    layer's backward pass needs (``attribute`` stops at the layer, before that change).
 
-    Raises what ``attribute`` raises for a bad ``x`` or ``output``; ``engine.interrupt``'s
-    ``Interrupted`` from inside ``interruptible``.
+    The pass belongs to the model's parameters and buffers and to ``x`` as they were: once one
+    of them is changed or replaced (a training step, ``load_state_dict``, a train-mode forward
+    pass updating batch-norm statistics), ``is_current()`` is False and ``maps`` raises
+    ``NotCovered``; make a new one.
+
+    Raises what ``attribute`` raises for a bad ``x`` or ``output``; ``TypeError``/``ValueError``
+    naming a bad ``layers``; ``engine.interrupt``'s ``Interrupted`` inside ``interruptible``.
     """
 
     def __init__(self, model: nn.Module | object, x: torch.Tensor,
                  layers: Sequence[str] = (), output: OutputChoice = None) -> None:
         self._module = as_module(model)
         check_input(x, self._module)
+        if x.shape[0] != 1:
+            raise ValueError(f"x must hold one example, shaped (1, C, H, W); got shape "
+                             f"{tuple(x.shape)}")
+        if isinstance(layers, str):
+            raise TypeError(f"layers must be a sequence of module names; got the str {layers!r}")
         self.x = x
+        self._state = _state_of(self._module, x)
         self._lock = threading.Lock()  # the rules' hooks sit on the shared graph: one at a time
         twin = eval_twin(self._module)
-        named = dict(twin.named_modules())
-        unknown = [name for name in layers if name not in named]
-        if unknown:
-            raise ValueError(f"layers must be names from model.named_modules(); unknown: "
-                             f"{unknown}")
+        chosen = [(name, find_layer(twin, name)) for name in layers]
         with _grad_on():
-            self._x_in = (x.clone() if x.is_inference() else x).detach().requires_grad_(True)
-            captured, logits, recorder = self._run(twin, [(name, named[name]) for name in layers],
-                                                   output)
+            # A copy: the user's own x may change in place later.
+            self._x_in = x.detach().clone().requires_grad_(True)
+            captured, logits, self._recorder = self._run(twin, chosen, output)
             graph = scan(logits, self._x_in)
         self._logits = logits
         self._rectifiers = graph.rectifiers
-        self._gaps = rule_gaps(graph, recorder)
+        self._gaps: dict[str | None, list[tuple[str, str]]] = {
+            None: rule_gaps(graph, self._recorder)}
         # A capture whose version moved was changed in place after its layer returned.
         self._layers = {name: tensor for name, (tensor, version) in captured.items()
                         if tensor._version == version}
+        self._broken: set[str | None] = set()  # layers whose backward pass met such a change
 
     def _run(self, twin: nn.Module, layers: list[tuple[str, nn.Module]], output: OutputChoice,
              ) -> tuple[dict[str, tuple[torch.Tensor, int]], torch.Tensor, CallRecorder]:
@@ -90,6 +109,8 @@ class RetainedForward:
                         or not isinstance(out, torch.Tensor)):
                     return None
                 captured[name] = (out, out._version)
+                if _shares_storage(out, inputs):
+                    return None  # the model may rely on the alias: it must stay one
                 # The model goes on with a copy: an in-place operation after the layer (a
                 # ReLU(inplace=True) after a convolution) changes the copy, not the capture.
                 return out.clone()
@@ -103,36 +124,88 @@ class RetainedForward:
                 logits = logits_from_output(twin(self._x_in), output, self._x_in.shape[0])
         return captured, logits, recorder
 
+    def is_current(self) -> bool:
+        """Whether the model's parameters and buffers and ``x`` are those of this pass."""
+        return _state_of(self._module, self.x) == self._state
+
     def covers(self, layer: str | None) -> bool:
-        """Whether ``maps`` can answer for ``layer`` (None: the output)."""
-        return layer is None or layer in self._layers
+        """Whether ``maps`` can answer for ``layer`` (None: the output), as far as is known
+        before its backward pass (see the class doc)."""
+        if layer is not None and not isinstance(layer, str):
+            raise TypeError(f"layer must be a module name (str) or None; got "
+                            f"{type(layer).__name__}")
+        return (layer is None or layer in self._layers) and layer not in self._broken
 
     def maps(self, layer: str | None, method: str | Method,
              targets: Sequence[int]) -> torch.Tensor:
-        """The maps (K, C, H, W) of ``method`` for ``targets`` (class indices at the output,
+        """The maps (K, C, H, W) of ``method`` for ``targets`` (K class indices at the output,
         channels or units of ``layer``), as ``attribute(model, x, method, list(targets),
-        layer=layer)`` gives them (``x`` of one example).
+        layer=layer)`` gives them.
 
         Raises:
-            ValueError: a layer this pass does not cover, or a target out of range.
-            TypeError: a method that is more than one backward pass (SmoothGrad, Grad-CAM, …).
+            NotCovered: a layer this pass cannot answer for, or a model or ``x`` changed since
+                (see the class doc).
+            TypeError: a method that is more than one backward pass (SmoothGrad, Grad-CAM, …);
+                ``targets`` not a sequence.
+            ValueError: a target out of range.
         """
         if not self.covers(layer):
-            raise ValueError(f"layer {layer!r} is not covered by this forward pass (see covers)")
+            raise NotCovered(f"layer {layer!r} is not covered by this forward pass (see covers)")
+        if not self.is_current():
+            raise NotCovered("the model's parameters or buffers, or x, changed since this "
+                             "forward pass ran; make a new RetainedForward")
         chosen = get_method(method)
         if not isinstance(chosen, Method):
             raise TypeError(f"method {chosen.name!r} is not one backward pass under a rectifier "
                             "rule; use attribute() for it")
+        if isinstance(targets, str) or not isinstance(targets, Sequence):
+            raise TypeError(f"targets must be a sequence of indices; got "
+                            f"{type(targets).__name__}")
         check_rules_can_apply(self._module, chosen)
-        if chosen.relu_rule is not None:
-            report_without_rule(self._module, chosen.name, self._gaps, strict=False)
         with self._lock, _grad_on():
             scores = (self._logits if layer is None
                       else channel_scores(self._layers[layer], layer))
+            if chosen.relu_rule is not None:
+                report_without_rule(self._module, chosen.name, self._gaps_of(layer, scores),
+                                    strict=False)
             seeds = make_seeds(scores, list(targets), seed=None, label=None,
                                at_output=layer is None)
             with rules_attached(chosen.relu_rule, self._rectifiers):
-                return backward(seeds, self._x_in, keep_graph=True)
+                try:
+                    return backward(seeds, self._x_in, keep_graph=True)
+                except RuntimeError as error:
+                    if not _changed_in_place(error):
+                        raise
+                    self._broken.add(layer)
+                    raise NotCovered(f"layer {layer!r}: the model changed in place a tensor "
+                                     "its backward pass needs, after the layer ran; use "
+                                     "attribute() for it") from error
+
+    def _gaps_of(self, layer: str | None, scores: torch.Tensor) -> list[tuple[str, str]]:
+        """The operations without a rule on ``layer``'s backward pass (as ``attribute`` reports
+        them: those above the layer are not run by it)."""
+        if layer not in self._gaps:
+            self._gaps[layer] = rule_gaps(scan(scores, self._x_in), self._recorder)
+        return self._gaps[layer]
+
+
+def _state_of(module: nn.Module, x: torch.Tensor) -> list[tuple[int, int]]:
+    """What a kept pass depends on: each parameter, buffer and ``x``, by identity and version
+    (an in-place change moves the version, a replacement the identity)."""
+    tensors = [*module.parameters(), *module.buffers(), x]
+    return [(id(t), t._version) for t in tensors]
+
+
+def _shares_storage(output: torch.Tensor, inputs: tuple[Any, ...]) -> bool:
+    storage = output.untyped_storage().data_ptr()
+    return any(isinstance(i, torch.Tensor) and i.untyped_storage().data_ptr() == storage
+               for i in inputs)
+
+
+def _changed_in_place(error: RuntimeError) -> bool:
+    """Whether autograd refused a saved tensor that changed in place after it was saved (its
+    only sign is the message: autograd raises a plain ``RuntimeError``)."""
+    return "modified by an inplace operation" in str(error)
 
 
 @contextmanager

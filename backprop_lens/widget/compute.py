@@ -9,13 +9,21 @@ fresh kernel needs neither.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
 import torch
 
-from ..engine import IntegratedGradients, Method, RetainedForward, attribute, get_method
+from ..engine import (
+    IntegratedGradients,
+    Method,
+    NotCovered,
+    RetainedForward,
+    attribute,
+    get_method,
+)
 from ..models import LensModel
 from ..render import ABS_GREY, RenderedMap, convention_for, render_map
 from .keys import CLEAN, OUTPUT, map_key
@@ -52,8 +60,9 @@ class RetainedForwards:
         self._kept: list[RetainedForward] = []
 
     def of(self, x: torch.Tensor) -> RetainedForward:
-        """The pass of ``x`` (this very tensor), run now if not kept."""
-        found = next((f for f in self._kept if f.x is x), None)
+        """The pass of ``x`` (this very tensor), run now if not kept, or if the model or ``x``
+        changed since (a cell trained it, loaded other weights)."""
+        found = next((f for f in self._kept if f.x is x and f.is_current()), None)
         if found is None:
             found = RetainedForward(self._spec, x, self._layers)
         self._kept = [found, *(f for f in self._kept if f is not found)][: self.KEPT]
@@ -110,9 +119,8 @@ def _attribute(spec: LensModel, x: torch.Tensor, *, layer: str, method: str,
     at = None if layer == OUTPUT else layer
     chosen = get_method(method)
     if forwards is not None and isinstance(chosen, Method):
-        forward = forwards.of(x)
-        if forward.covers(at):
-            return forward.maps(at, chosen, targets)
+        with contextlib.suppress(NotCovered):  # attribute() can, with a forward pass of its own
+            return forwards.of(x).maps(at, chosen, targets)
     return attribute(spec, x, chosen, list(targets), layer=at)
 
 
