@@ -16,6 +16,7 @@ from torch import nn
 from backprop_lens import attribute, models
 from backprop_lens.render import render_map
 from backprop_lens.widget import Explorer
+from backprop_lens.widget.compute import RetainedForwards
 from backprop_lens.widget.defaults import DEFAULT_METHODS as METHODS
 from backprop_lens.widget.keys import CLEAN, map_key
 
@@ -105,3 +106,16 @@ def test_a_model_changed_in_a_cell_is_run_again_not_shown_stale(change: str) -> 
     assert explorer.wait(60)
     assert explorer.status == "idle"
     assert_maps_are_attributes(explorer, explorer.layer, clean=False)
+
+
+def test_passes_of_a_changed_model_are_not_kept() -> None:
+    """After a change to the model every kept pass is stale: none stays held (a graph each)."""
+    spec = batch_norm_explorer().model
+    forwards = RetainedForwards(spec)
+    clean, perturbed = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16)
+    forwards.of(clean)
+    forwards.of(perturbed)
+    with torch.no_grad():
+        spec.module[0].weight.add_(0.1)
+    fresh = forwards.of(perturbed)
+    assert forwards._kept == [fresh] and fresh.is_current()

@@ -126,8 +126,7 @@ def forward_pass(module: nn.Module, x: torch.Tensor, method: Method, *, layer: s
     twin = eval_twin(module)
     capture = None if layer is None else LayerCapture(find_layer(twin, layer), layer)
     with ExitStack() as stack:
-        stack.enter_context(torch.inference_mode(False))
-        stack.enter_context(torch.enable_grad())
+        stack.enter_context(gradients_on())
         # A copy of an inference-mode tensor is an ordinary one, which autograd can use.
         x_in = (x.clone() if x.is_inference() else x).detach().requires_grad_(True)
         recorder = stack.enter_context(CallRecorder(twin))
@@ -140,6 +139,14 @@ def forward_pass(module: nn.Module, x: torch.Tensor, method: Method, *, layer: s
         if method.relu_rule is not None:
             report_without_rule(module, method.name, rule_gaps(graph, recorder), strict)
         yield ForwardPass(x_in, scores, graph.rectifiers)
+
+
+@contextmanager
+def gradients_on() -> Iterator[None]:
+    """Gradients on, whatever the caller's mode: ``torch.no_grad()`` or
+    ``torch.inference_mode()`` around the engine's calls are fine."""
+    with torch.inference_mode(False), torch.enable_grad():
+        yield
 
 
 def scores_of(module: nn.Module, x: torch.Tensor, layer: str | None,

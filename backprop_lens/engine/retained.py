@@ -15,8 +15,8 @@ the model: the pass runs on its eval-mode twin, and the capture hooks are remove
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import torch
@@ -29,6 +29,7 @@ from .attribute import (
     check_input,
     check_rules_can_apply,
     find_layer,
+    gradients_on,
     rule_gaps,
     shape_errors_named,
 )
@@ -84,7 +85,7 @@ class RetainedForward:
         self._lock = threading.Lock()  # the rules' hooks sit on the shared graph: one at a time
         twin = eval_twin(self._module)
         chosen = [(name, find_layer(twin, name)) for name in layers]
-        with _grad_on():
+        with gradients_on():
             # A copy: the user's own x may change in place later.
             self._x_in = x.detach().clone().requires_grad_(True)
             captured, logits, self._recorder = self._run(twin, chosen, output)
@@ -162,7 +163,7 @@ class RetainedForward:
             raise TypeError(f"targets must be a sequence of indices; got "
                             f"{type(targets).__name__}")
         check_rules_can_apply(self._module, chosen)
-        with self._lock, _grad_on():
+        with self._lock, gradients_on():
             scores = (self._logits if layer is None
                       else channel_scores(self._layers[layer], layer))
             if chosen.relu_rule is not None:
@@ -206,10 +207,3 @@ def _changed_in_place(error: RuntimeError) -> bool:
     """Whether autograd refused a saved tensor that changed in place after it was saved (its
     only sign is the message: autograd raises a plain ``RuntimeError``)."""
     return "modified by an inplace operation" in str(error)
-
-
-@contextmanager
-def _grad_on() -> Iterator[None]:
-    """Gradients on, whatever the caller's mode (as ``attribute``: ``no_grad`` around is fine)."""
-    with torch.inference_mode(False), torch.enable_grad():
-        yield

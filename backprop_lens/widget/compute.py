@@ -65,6 +65,8 @@ class RetainedForwards:
         found = next((f for f in self._kept if f.x is x and f.is_current()), None)
         if found is None:
             found = RetainedForward(self._spec, x, self._layers)
+            # A changed model leaves the others stale too: their graphs go now, not later.
+            self._kept = [f for f in self._kept if f.is_current()]
         self._kept = [found, *(f for f in self._kept if f is not found)][: self.KEPT]
         return found
 
