@@ -144,12 +144,19 @@ function render({ model, el }: RenderProps<LensState>) {
     model.save_changes();
   };
 
+  // A slider move also tells the kernel at once which maps to start: ipywidgets sends the
+  // state one message at a time, each after the kernel's answer to the one before, so the last
+  // move of a burst would reach it round trips late (the state still sets the traits).
+  const chooseView = (view: { layer: string; target: number }) => {
+    choose(view);
+    if (kernel !== "absent") model.send({ type: "view", ...view });
+  };
   target.input.addEventListener("input", () => {
     const layerName = read(model, "layer");
-    choose({ target: targetAt(viewed(), layerName, target.input.valueAsNumber) });
+    chooseView({ layer: layerName, target: targetAt(viewed(), layerName, target.input.valueAsNumber) });
   });
   layer.input.addEventListener("input", () => {
-    choose(layerAt(viewed(), layer.input.valueAsNumber));
+    chooseView(layerAt(viewed(), layer.input.valueAsNumber));
   });
   shared.addEventListener("change", () => choose({ shared_scale: shared.checked }));
 

@@ -5,6 +5,8 @@
 - ``choices``: the user's choices (method, target, layer, shared scale) and their validation;
 - ``perturb_commands``: the perturbation traits and commands (strokes, undo, reset, attacks);
 - ``scheduler``: the worker thread (prioritised jobs, generations) and the bounded map cache;
+- ``view_queue``: which maps the worker computes next for the view (slider moves, their
+  ``view`` messages);
 - ``compute``: what the worker computes for one job (maps rendered, clean vs perturbed);
 - ``maps``: the maps of the current input — cache, ``maps`` trait, messages to the front end;
 - ``keys``: how maps are named (``"layer/target/method"``, the output layer, clean maps);

@@ -61,20 +61,15 @@ class ChoiceTraits(traitlets.HasTraits):
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"]
-        if self._ready and value not in self.targets:
-            names = [entry["name"] for entry in self.layers]
-            raise traitlets.TraitError(f"layer must be one of {names}; got {value!r}")
+        if self._ready and (problem := layer_problem(self.layers, self.targets, value)):
+            raise traitlets.TraitError(problem)
         return str(value)
 
     @traitlets.validate("target")
     def _valid_target(self, proposal: dict[str, Any]) -> int:
         value = proposal["value"]
-        if self._ready:
-            count = len(self.targets.get(self.layer, []))
-            if not 0 <= value < count:
-                what = "class" if self.layer == OUTPUT else f"channel of {self.layer!r}"
-                raise traitlets.TraitError(f"target must be a {what} in [0, {count}); "
-                                           f"got {shown(value)}")
+        if self._ready and (problem := target_problem(self.targets, self.layer, value)):
+            raise traitlets.TraitError(problem)
         return int(value)
 
     @traitlets.validate("overlay_opacity")
@@ -83,3 +78,20 @@ class ChoiceTraits(traitlets.HasTraits):
         if not 0.0 <= value <= 1.0:  # NaN too
             raise traitlets.TraitError(f"overlay_opacity must be in [0, 1]; got {shown(value)}")
         return value
+
+
+def layer_problem(layers: list[dict[str, Any]], targets: dict[str, Any], layer: Any) -> str | None:
+    """What is wrong with ``layer`` as the layer shown (one with ranked ``targets``), or None."""
+    if isinstance(layer, str) and layer in targets:
+        return None
+    return f"layer must be one of {[entry['name'] for entry in layers]}; got {shown(layer)}"
+
+
+def target_problem(targets: dict[str, Any], layer: str, target: Any) -> str | None:
+    """What is wrong with ``target`` as the target shown at ``layer`` (an index into the
+    layer's ranked ``targets``), or None."""
+    count = len(targets.get(layer, []))
+    if not isinstance(target, bool) and isinstance(target, int) and 0 <= target < count:
+        return None
+    what = "class" if layer == OUTPUT else f"channel of {layer!r}"
+    return f"target must be a {what} in [0, {count}); got {shown(target)}"

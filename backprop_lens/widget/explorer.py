@@ -52,13 +52,13 @@ from .scheduler import (
     VIEW,
     Job,
     Worker,
-    precompute_batches,
     wanted_at,
 )
-from .weights import WeightsControl, WeightsTraits, weights_key
+from .view_queue import ViewQueue
+from .weights import WeightsControl, WeightsTraits
 
 
-class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
+class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits, ViewQueue,
                anywidget.AnyWidget):
     """Saliency, DeconvNet and guided backprop of one image, for every target and layer.
 
@@ -325,34 +325,6 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits,
             self._request_view()
             if self.perturbed:
                 self._show_similarity()
-
-    def _request_view(self) -> None:
-        """Queue, ahead of everything else, the maps the view shows now: the chosen method
-        first, then the other methods of the compare row."""
-        # A new view id only for a new (layer, target): the maps of the former one go stale and
-        # stop; another method, or a request made twice, leaves the running map be.
-        if (self.layer, self.target) != self._viewing:
-            self._viewing = (self.layer, self.target)
-            self._view_requests += 1
-        missing = [m for m in self._methods_current_first()
-                   if not self._maps.has(map_key(self.layer, self.target, m), self.perturbed)]
-        # At a randomised level the view shows that level's maps (queued by ``_weights``).
-        busy = bool(missing) or not all(self._maps.has(weights_key(
-            self.weights, map_key(self.layer, self.target, m)), False) for m in self.methods)
-        if self.status.startswith("error") or busy:
-            self.status = "computing" if busy else "idle"
-        for method in missing:
-            self._worker.submit(VIEW, self.layer, method, (self.target,), self._view_requests)
-        self._weights.request_view()
-
-    def _precompute_top(self, layer: str) -> None:
-        """Queue every method's maps of the layer's top-k targets, the current method first."""
-        top = tuple(int(index) for index, _ in self.targets[layer][: self.top_k])
-        for method, batch in precompute_batches(layer, OUTPUT, self._methods_current_first(), top):
-            self._worker.submit(PRECOMPUTE, layer, method, batch)
-
-    def _methods_current_first(self) -> list[str]:
-        return [self.method, *(m for m in self.methods if m != self.method)]
 
     def _show_similarity(self) -> None:
         """``similarity``: each method's clean vs perturbed map at the current layer/target."""

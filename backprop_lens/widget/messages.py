@@ -1,7 +1,9 @@
 """The front end's custom messages to an Explorer, dispatched by their ``type``.
 
 ``{"type": "sync"}`` (a view is up: the kernel answers ``{"type": "synced"}``) is the Explorer's
-own; the others act on the input, and each is checked where it acts (``perturb``). Whatever a
+own; ``{"type": "view", "layer", "target"}`` (a slider move: its maps start before its state
+arrives) is ``view_queue``'s; the others act on the input, and each is checked where it acts
+(``perturb``). Whatever a
 message holds, nothing escapes to the kernel: what is wrong becomes the status line, naming the
 problem (a bad value: its message; anything else: its type too, since that is a fault of ours).
 """
@@ -19,6 +21,8 @@ class MessageTarget(Protocol):
 
     def _stroke(self, content: dict[str, Any], buffers: Sequence[Any]) -> None: ...
 
+    def _preview(self, layer: Any, target: Any) -> None: ...
+
     def undo(self) -> None: ...
 
     def reset(self) -> None: ...
@@ -35,6 +39,7 @@ STATUS_CHARS = 240
 Handler = Callable[[MessageTarget, dict[str, Any], Sequence[Any]], None]
 
 HANDLERS: dict[str, Handler] = {
+    "view": lambda w, content, buffers: w._preview(content.get("layer"), content.get("target")),
     "stroke": lambda w, content, buffers: w._stroke(content, buffers),
     "undo": lambda w, content, buffers: w.undo(),
     "reset": lambda w, content, buffers: w.reset(),

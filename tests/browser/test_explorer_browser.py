@@ -208,6 +208,28 @@ def test_layer_slider_keyboard_moves_to_inner_layer(explorer: ExplorerPage) -> N
     explorer.assert_stayed_local()
 
 
+def test_each_slider_move_sends_its_view_to_the_kernel_at_once(explorer: ExplorerPage) -> None:
+    """Issue 16 (a burst of layer moves): ipywidgets sends the sliders' state one message at a
+    time, so each move also sends a ``view`` message that starts its maps; the kernel gets one
+    per key press, for the layer and target the page then shows."""
+    explorer.notebook.run_in_new_cell(
+        "seen_views = []\n_preview = w._preview\n"
+        "w._preview = lambda layer, target: (seen_views.append((layer, target)), "
+        "_preview(layer, target))")
+    try:
+        explorer.press_on_slider("layer-slider", "ArrowRight")
+        explorer.press_on_slider("target-slider", "ArrowRight")
+        now = explorer.wait_until_settled(lambda s: s["layer"] != "output",
+                                          "w.layer to leave 'output' after ArrowRight")
+        seen = explorer.notebook.python_value("[list(v) for v in seen_views]")
+        assert len(seen) == 2, seen
+        assert seen[0][0] == now["layer"] and seen[1] == [now["layer"], now["target"]], seen
+    finally:
+        explorer.notebook.run_in_new_cell('del w._preview\nw.layer = "output"')
+        explorer.wait_until_settled(lambda s: s["layer"] == "output", "w.layer == 'output'")
+    explorer.assert_stayed_local()
+
+
 def test_method_set_in_python_shows_in_buttons(explorer: ExplorerPage) -> None:
     if explorer.state()["method"] == "deconvnet":
         explorer.notebook.run_in_new_cell('w.method = "saliency"')
