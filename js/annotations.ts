@@ -4,6 +4,7 @@
 // starting point beside the Attack button, and the methods' colours. Sentences come from
 // ./notes.ts; everything shown comes from the synced state.
 import { imageUrl } from "./codecs";
+import { setText } from "./dom";
 import { cropText, hintText, layerNote } from "./notes";
 import { type LensState, type MethodStyle, ranked } from "./state";
 
@@ -72,7 +73,7 @@ export function annotations(showHint: (show: boolean) => void): Annotations {
   let pictureUrl = "";
   const update = (state: LensState) => {
     const text = cropText(state.crop, state.input_shape);
-    cropCaption.textContent = text;
+    setText(cropCaption, text);
     crop.hidden = text === "";
     if (state.crop.picture !== pictureBytes) {
       pictureBytes = state.crop.picture;
@@ -83,13 +84,13 @@ export function annotations(showHint: (show: boolean) => void): Annotations {
     thumbnail.hidden = pictureUrl === "";
 
     const units = ranked(state, state.layer).length;
-    note.textContent = layerNote(state.layer, state.layer_notes, state.classes, units);
+    setText(note, layerNote(state.layer, state.layer_notes, state.classes, units));
     note.hidden = note.textContent === "";
 
     shown = state.show_hint;
     const finding = hintText(state.methods, state.sensitivity, state.method_styles);
-    hintBody.textContent = shown ? finding : "";
-    toggle.textContent = shown ? "hide" : "show the paper's finding";
+    setText(hintBody, shown ? finding : "");
+    setText(toggle, shown ? "hide" : "show the paper's finding");
     hint.classList.toggle("bl-hint-hidden", !shown);
     hint.hidden = finding === "";
   };

@@ -55,3 +55,25 @@ export function select(options: [string, string][], testId?: string): HTMLSelect
   node.append(...options.map(([value, text]) => element("option", { value, textContent: text })));
   return node;
 }
+
+/** Set `node`'s text only when it differs: a write, even of the same text, makes the page lay
+ * itself out again, and the view redraws on every message. */
+export function setText(node: HTMLElement, text: string): void {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+/** Show `position` of `last + 1` positions on `control` (from `slider`), labelled `text`. */
+export function setSlider(
+  control: { input: HTMLInputElement; value: HTMLElement },
+  last: number,
+  position: number,
+  text: string,
+): void {
+  const max = String(Math.max(last, 0));
+  if (control.input.max !== max) control.input.max = max;
+  if (control.input.value !== String(position)) control.input.value = String(position);
+  setText(control.value, text);
+  if (control.input.getAttribute("aria-valuetext") !== text) {
+    control.input.setAttribute("aria-valuetext", text);
+  }
+}

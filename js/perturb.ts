@@ -3,7 +3,7 @@
 // send the kernel the commands of backprop_lens/widget/perturb_commands.py; what it shows is
 // drawn from the synced state by `update`, and needs a running kernel to be used.
 import { MODE_NAMES, perturbationText, STROKE_MODES } from "./canvas";
-import { button, element, labelled, ownKeys, range, select } from "./dom";
+import { button, element, labelled, ownKeys, range, select, setText } from "./dom";
 import { attackText } from "./notes";
 import type { LensState } from "./state";
 
@@ -71,11 +71,11 @@ export function perturbPanel(
       cancel.hidden = !state.attacking;
       steps.disabled = attackMethod.value !== "pgd";
     }
-    perturbNote.textContent = live
+    setText(perturbNote, live
       ? perturbationText(state.perturbation_scale)
-      : "painting and attacks need a running kernel";
-    epsilonValue.textContent = epsilon.value;
-    attackResult.textContent = attackText(state.attack_report, state.classes);
+      : "painting and attacks need a running kernel");
+    setText(epsilonValue, epsilon.value);
+    setText(attackResult, attackText(state.attack_report, state.classes));
     if (attackTarget.options.length !== state.classes.length + 1) {
       attackTarget.replaceChildren(element("option", { value: "", textContent: "untargeted" }),
         ...state.classes.map((name, i) =>

@@ -2,6 +2,7 @@
 // a slider from the trained model down through cascading randomisation to every layer re-drawn.
 // Maps at a level live under a "weights=<level>/" prefix of their key. The pure functions here
 // are unit-tested in js/tests/weights.test.ts; `weightsRow` builds the DOM row.
+import { setSlider } from "./dom";
 import type { LensState } from "./state";
 
 export const TRAINED = "trained";
@@ -69,10 +70,8 @@ export function weightsRow(id: string, choose: (level: string) => void) {
   const update = (current: LensState) => {
     state = current;
     row.hidden = current.weight_levels.length < 2;
-    input.max = String(Math.max(current.weight_levels.length - 1, 0));
-    input.value = String(levelPosition(current, current.weights));
-    value.textContent = levelText(current);
-    input.setAttribute("aria-valuetext", value.textContent);
+    setSlider({ input, value }, current.weight_levels.length - 1,
+      levelPosition(current, current.weights), levelText(current));
   };
   return { row, input, update };
 }

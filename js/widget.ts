@@ -12,7 +12,7 @@ import {
 } from "./canvas";
 import { annotations, paintMethod } from "./annotations";
 import { imageUrl } from "./codecs";
-import { element, figure, ownKeys, slider } from "./dom";
+import { element, figure, ownKeys, setSlider, setText, slider } from "./dom";
 import { heldPairs, initialKernel, linkBars, offered, PAGE_FLAG } from "./kernelless";
 import { lookupMap, sentMaps } from "./mapstore";
 import { applyOverlay, opacityControl, overlayFrame } from "./overlay";
@@ -205,15 +205,26 @@ function render({ model, el }: RenderProps<LensState>) {
     if (img.style.filter !== filter) img.style.filter = filter;
   };
 
+  // One redraw for all the traits that one message or one slider move changes (each change
+  // fires its own event): a redraw dirties the page's layout, which JupyterLab then reads.
+  let redrawQueued = false;
+  const redraw = () => {
+    if (redrawQueued) return;
+    redrawQueued = true;
+    queueMicrotask(() => {
+      redrawQueued = false;
+      update();
+    });
+  };
+
   const update = () => {
     const state = viewed();
     const synced = state.maps;
-    title.textContent = state.model_name;
-    status.textContent = state.status;
-    note.textContent =
-      kernel === "absent"
-        ? "no kernel: the precomputed maps only"
-        : state.status === "computing" ? state.note : "";
+    setText(title, state.model_name);
+    setText(status, state.status);
+    setText(note, kernel === "absent"
+      ? "no kernel: the precomputed maps only"
+      : state.status === "computing" ? state.note : "");
     status.classList.toggle("bl-error", isError(state.status));
     progress.value = state.progress;
     progress.hidden = state.status !== "computing";
@@ -222,15 +233,11 @@ function render({ model, el }: RenderProps<LensState>) {
       button.setAttribute("aria-pressed", String(button.dataset.method === state.method));
     }
     const targets = ranked(state, state.layer);
-    target.input.max = String(Math.max(targets.length - 1, 0));
-    target.input.value = String(targetPosition(state, state.layer, state.target));
-    target.value.textContent = targetLabel(state, state.layer, state.target);
-    target.input.setAttribute("aria-valuetext", target.value.textContent);
-    layer.input.max = String(Math.max(state.layers.length - 1, 0));
-    layer.input.value = String(layerPosition(state, state.layer));
+    setSlider(target, targets.length - 1, targetPosition(state, state.layer, state.target),
+      targetLabel(state, state.layer, state.target));
     const layerEntry = state.layers[layerPosition(state, state.layer)];
-    layer.value.textContent = layerEntry ? layerEntry.label : state.layer;
-    layer.input.setAttribute("aria-valuetext", layer.value.textContent);
+    setSlider(layer, state.layers.length - 1, layerPosition(state, state.layer),
+      layerEntry ? layerEntry.label : state.layer);
     shared.checked = state.shared_scale;
 
     const keys = state.methods.map((name) =>
@@ -251,8 +258,8 @@ function render({ model, el }: RenderProps<LensState>) {
       ? (state.conventions[current.convention] ?? "")
       : missingMapText(kernel);
     const scale = state.shared_scale ? " · shared scale per convention" : "";
-    mapCaption.textContent =
-      `${methodName(state.method)}: ${convention}${scale}${completenessText(state, keys[chosen])}`;
+    setText(mapCaption,
+      `${methodName(state.method)}: ${convention}${scale}${completenessText(state, keys[chosen])}`);
 
     compareImages.forEach((img, i) => showMap(img, keys[i], entries[i], filterFor(entries[i])));
     updatePerturbation(state, keys);
@@ -263,18 +270,18 @@ function render({ model, el }: RenderProps<LensState>) {
     const live = kernel !== "absent";
     panel.update(state, live);
     canvas.classList.toggle("bl-disabled", !live);
-    inputCaption.textContent = state.perturbed
+    setText(inputCaption, state.perturbed
       ? (showPerturbation.checked ? perturbationText(state.perturbation_scale) : "input · perturbed")
-      : "input";
+      : "input");
     compareClean.hidden = !state.perturbed;
     const cleanEntries = keys.map((key) => find(state.maps, CLEAN + key));
     cleanImages.forEach((img, i) => showMap(img, CLEAN + keys[i], cleanEntries[i], "none"));
     compareCaptions.forEach((caption, i) => {
       const name = methodName(state.methods[i]);
-      caption.textContent = state.perturbed
+      setText(caption, state.perturbed
         ? `${name} · ${similarityText(state.similarity_metric, state.similarity[state.methods[i]])}`
         : kernel === "absent" && !find(state.maps, keys[i]) ? `${name} · not in this page`
-          : name;
+          : name);
     });
   };
 
@@ -343,7 +350,7 @@ function render({ model, el }: RenderProps<LensState>) {
 
   const onMessage = () => {
     kernel = "live";
-    update();
+    redraw();
   };
   /** New maps, each its own state key: decoded ahead, then shown. */
   const onChange = (changed: { changedAttributes(): Record<string, unknown> | false }) => {
@@ -351,13 +358,13 @@ function render({ model, el }: RenderProps<LensState>) {
     for (const [key, entry] of found) urls.get(key, entry);
     if (found.length > 0) {
       held = null;
-      update();
+      redraw();
     }
   };
   const onMaps = () => {
     held = null;
     for (const [key, entry] of Object.entries(read(model, "maps"))) urls.get(key, entry);
-    update();
+    redraw();
   };
   const onGeneration = () => {
     urls.clear();
@@ -371,7 +378,7 @@ function render({ model, el }: RenderProps<LensState>) {
     ["change:input_png", showInput],
     ["change:perturbation_png", showInput],
     ["change:methods", buildMethodButtons],
-    ...REDRAWN_BY.map((trait): [`change:${string}`, () => void] => [`change:${trait}`, update]),
+    ...REDRAWN_BY.map((trait): [`change:${string}`, () => void] => [`change:${trait}`, redraw]),
   ];
   model.on("msg:custom", onMessage);
   (model.on as (event: string, callback: typeof onChange) => void)("change", onChange);

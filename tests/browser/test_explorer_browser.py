@@ -230,6 +230,29 @@ def test_each_slider_move_sends_its_view_to_the_kernel_at_once(explorer: Explore
     explorer.assert_stayed_local()
 
 
+def test_a_redraw_rewrites_no_text_that_did_not_change(explorer: ExplorerPage) -> None:
+    """Issue 16 (a burst of layer moves): the view redraws on every message, and each text it
+    writes makes JupyterLab lay the page out again; a change that shows no new text (the
+    progress while idle) writes none."""
+    explorer.wait_until_settled(lambda s: True, "the Explorer to be idle")
+    page = explorer.notebook.page
+    page.evaluate("""() => {
+      window.__blTextWrites = [];
+      window.__blObserver = new MutationObserver((records) => {
+        for (const r of records) window.__blTextWrites.push(r.target.textContent.slice(0, 40));
+      });
+      window.__blObserver.observe(document.querySelector('.backprop-lens'),
+        {childList: true, characterData: true, subtree: true});
+    }""")
+    bar = page.locator(".backprop-lens .bl-progress").first
+    for value in ("0.5", "1"):  # the redraw sets the bar: proof that it ran
+        explorer.notebook.run_in_new_cell(f"w.progress = {value}")
+        expect(bar).to_have_js_property("value", float(value))
+    writes = page.evaluate("() => { window.__blObserver.disconnect(); "
+                           "return window.__blTextWrites; }")
+    assert writes == [], f"text rewritten unchanged: {writes}"
+
+
 def test_method_set_in_python_shows_in_buttons(explorer: ExplorerPage) -> None:
     if explorer.state()["method"] == "deconvnet":
         explorer.notebook.run_in_new_cell('w.method = "saliency"')
