@@ -153,7 +153,8 @@ function render({ model, el }: RenderProps<LensState>) {
   };
   target.input.addEventListener("input", () => {
     const layerName = read(model, "layer");
-    chooseView({ layer: layerName, target: targetAt(viewed(), layerName, target.input.valueAsNumber) });
+    const chosen = targetAt(viewed(), layerName, target.input.valueAsNumber);
+    chooseView({ layer: layerName, target: chosen });
   });
   layer.input.addEventListener("input", () => {
     chooseView(layerAt(viewed(), layer.input.valueAsNumber));
