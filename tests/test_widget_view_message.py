@@ -154,3 +154,30 @@ def test_a_view_message_for_a_channel_past_the_layers_count_names_the_layer(
     view(explorer, layer, count)
     assert explorer.status == (f"error: view: target must be a channel of {layer!r} in "
                                f"[0, {count}); got {count}")
+
+
+def test_the_view_shown_gets_its_maps_when_no_state_follows_a_view_message(
+    explorer: Explorer, recorded: Recorded,
+) -> None:
+    """A view message moves the work away from the view shown; if no state follows (a lost or
+    refused one, or a message sent from Python), the worker must not go idle without it."""
+    shown, elsewhere = inner_layers(explorer)[:2]
+    recorded.hold()
+    explorer.set_state({"layer": shown, "target": best(explorer, shown)})
+    view(explorer, elsewhere, best(explorer, elsewhere))
+    recorded.release()
+    assert explorer.layer == shown
+    for method in explorer.methods:
+        assert map_key(shown, best(explorer, shown), method) in explorer.maps, method
+    assert explorer.status == "idle"
+
+
+def test_a_view_message_clears_a_former_error_as_a_state_would(explorer: Explorer) -> None:
+    """A view message naming a layer of a former model (a race with ``w.model = ...``) is an
+    error; the next good one is not."""
+    view(explorer, "no-such-layer", 0)
+    assert explorer.status.startswith("error: view: ")
+    layer = inner_layers(explorer)[0]
+    view(explorer, layer, best(explorer, layer))
+    assert explorer.wait(60)
+    assert explorer.status == "idle"

@@ -359,12 +359,11 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits, V
 
     def _on_worker_state(self, busy: bool, done: int, total: int) -> None:
         self.progress = done / total if total else 1.0
-        if busy:
-            if not self.status.startswith("error"):
-                self.status = "computing"
-            return
+        if not busy and self._ready and self._viewing != (self.layer, self.target):
+            # A view message that no state followed left the view shown without its maps.
+            busy = self._request_view()
         if not self.status.startswith("error"):
-            self.status = "idle"
+            self.status = "computing" if busy else "idle"
 
     def _on_worker_error(self, exc: BaseException) -> None:
         self.status = f"error: {type(exc).__name__}: {exc}"

@@ -39,9 +39,9 @@ class ViewQueue:
     _viewing: tuple[str, int] | None  # the (layer, target) of the latest view request
     _view_requests: int
 
-    def _request_view(self) -> None:
+    def _request_view(self) -> bool:
         """Queue, ahead of everything else, the maps the view shows now: the chosen method
-        first, then the other methods of the compare row."""
+        first, then the other methods of the compare row; returns whether any is missing."""
         missing = self._missing_maps(self.layer, self.target)
         # At a randomised level the view shows that level's maps (queued by ``_weights``).
         busy = bool(missing) or not all(self._maps.has(weights_key(
@@ -50,6 +50,7 @@ class ViewQueue:
             self.status = "computing" if busy else "idle"
         self._queue_view(self.layer, self.target, missing)
         self._weights.request_view()
+        return busy
 
     def _preview(self, layer: Any, target: Any) -> None:
         """The front end's ``view`` message, sent with each slider move: start the maps of
@@ -64,8 +65,8 @@ class ViewQueue:
         if self._ready:
             self._worker.retain(wanted_at({OUTPUT, layer}, self._grid.keys))
             missing = self._missing_maps(layer, target)
-            if missing and not self.status.startswith("error"):
-                self.status = "computing"  # before the worker can report idle
+            if missing or self.status.startswith("error"):  # a former error is past, as for a state
+                self.status = "computing" if missing else "idle"  # before the worker can say idle
             self._queue_view(layer, target, missing)
 
     def _missing_maps(self, layer: str, target: int) -> list[str]:
