@@ -18,6 +18,9 @@ Prints medians and 90th percentiles, in milliseconds, and each goal next to its 
   one before, so a busy page spreads them) and the time after the last one;
 - the same bursts on the kernel's side alone, in a fresh process with no browser or server
   sharing the CPU: the 5 moves sent straight to the widget 10 ms apart;
+- the same, browser and kernel only, on the random VGG-16 (issue 16's slow example: a layer move
+  took ~0.9 s there, a burst of 5 took 20.7 s to settle), where a move's computation outweighs
+  the key presses;
 - a user's torchvision model (random weights, nothing downloaded), each in a fresh process:
   ``Explorer(model=...)`` against one forward pass of the model (issue 16; goal ≤ 1000 ms beyond
   it).
@@ -51,6 +54,9 @@ from browser.harness import (
 )
 
 QUICKSTART_FIRST_CELL = "from backprop_lens import Explorer\nw = Explorer()\nw"
+#: The model of issue 16's slow example (a layer move ~0.9 s, a burst of 5 took 20.7 s), whose
+#: bursts are timed besides the default model's.
+SLOW_MODEL = "vgg16_random"
 
 # Resolves with the time from the key press on `slider` to the first animation frame at which the
 # map-view holds a new, decoded, non-pending picture: that frame paints it, right after its
@@ -128,14 +134,15 @@ constructor = time.perf_counter() - began
 print(json.dumps({"forward": forward * 1000, "constructor": constructor * 1000}))
 """
 
-# In a fresh process, the kernel's side of a burst alone: the default Explorer gets the 5 layer
-# moves straight from Python (10 ms apart, as the front end would send them), with no browser
-# or server sharing the CPU; each until the last layer's maps are all computed.
+# In a fresh process, the kernel's side of a burst alone: an Explorer of the zoo model named by
+# argv[2] ("": the default) gets the 5 layer moves straight from Python (10 ms apart, as the
+# front end would send them), with no browser or server sharing the CPU; each until the last
+# layer's maps are all computed.
 _KERNEL_BURSTS = """
 import json, sys, time
 from backprop_lens import Explorer
 from backprop_lens.widget.keys import map_key
-w = Explorer()
+w = Explorer(sys.argv[2] or None)
 w.wait(600)
 names = [entry["name"] for entry in w.layers]
 
@@ -161,9 +168,9 @@ print(json.dumps({"alone": alone, "burst": burst}))
 """
 
 
-def kernel_bursts(trials: int) -> dict[str, list[float]]:
+def kernel_bursts(trials: int, model: str = "") -> dict[str, list[float]]:
     """{"alone", "burst"} in ms (see ``_KERNEL_BURSTS``)."""
-    found = subprocess.run([sys.executable, "-c", _KERNEL_BURSTS, str(trials)],
+    found = subprocess.run([sys.executable, "-c", _KERNEL_BURSTS, str(trials), model],
                            capture_output=True, text=True, check=True)
     return dict(json.loads(found.stdout.strip().splitlines()[-1]))
 
@@ -249,6 +256,36 @@ def bursts(notebook: NotebookPage, trials: int,
     return alone, burst, spread
 
 
+def model_bursts(server: JupyterServer, guarded: GuardedPage, model: str,
+                 trials: int) -> tuple[list[float], list[float], list[float]]:
+    """``bursts`` in a notebook of its own showing ``Explorer(model)``."""
+    cells = [f"from backprop_lens import Explorer\nw = Explorer({model!r})\nw"]
+    with open_notebook(server, guarded, f"bursts-{model}.ipynb", cells) as notebook:
+        notebook.run_all_cells()
+        notebook.page.locator('[data-testid="status"]').first.wait_for()
+        wait_idle(notebook)
+        return bursts(notebook, trials)
+
+
+def print_bursts(name: str, alone: list[float], burst: list[float], spread: list[float],
+                 in_kernel: dict[str, list[float]]) -> None:
+    """The rows of the bursts of one model (see ``bursts`` and ``kernel_bursts``)."""
+    after = [b - s for b, s in zip(burst, spread, strict=True)]
+    print(row(f"{name}: layer move alone, whole view (key → last map)", alone, "-"))
+    print(row("  burst of 5 layer moves, whole view (1st key → last map)", burst, "-"))
+    print(row("  burst / last move alone (ratio ×1000)",
+              [b / a * 1000 for a, b in zip(alone, burst, strict=True)], "≤ 1500 (1.5×)"))
+    print(row("  the 5 key presses (1st key → 5th key)", spread, "-"))
+    print(row("  after the burst (5th key → last map)", after, "-"))
+    print(row("  after the burst / last move alone (ratio ×1000)",
+              [x / a * 1000 for a, x in zip(alone, after, strict=True)], "-"))
+    print(row("  kernel only: layer move alone (last map computed)", in_kernel["alone"], "-"))
+    print(row("  kernel only: burst of 5 moves 10 ms apart", in_kernel["burst"], "-"))
+    print(row("  kernel only: burst / last move alone (ratio ×1000)",
+              [b / a * 1000 for a, b in zip(in_kernel["alone"], in_kernel["burst"], strict=True)],
+              "≤ 1500 (1.5×)"))
+
+
 def torchvision_constructor(name: str) -> dict[str, float] | str:
     """{"forward", "constructor"} in ms, or what went wrong (the benchmark goes on)."""
     found = subprocess.run([sys.executable, "-c", _CONSTRUCTOR, name], capture_output=True,
@@ -269,6 +306,8 @@ def main() -> None:
     parser.add_argument("--bursts", type=int, default=5, help="bursts of 5 layer moves to time")
     parser.add_argument("--models", nargs="*", default=["resnet18", "mobilenet_v3_small"],
                         help="torchvision models whose Explorer constructor is timed")
+    parser.add_argument("--burst-models", nargs="*", default=[SLOW_MODEL],
+                        help="zoo models whose bursts are timed too, besides the default's")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as workdir, sync_playwright() as playwright:
@@ -291,7 +330,7 @@ def main() -> None:
                     for _ in range(args.layers):  # each new layer's maps computed on demand
                         fresh.append(measure_move(notebook, "layer-slider", "ArrowRight"))
                         wait_idle(notebook)
-                    alone, burst, spread = bursts(notebook, args.bursts)
+                    burst_runs = {"default model": bursts(notebook, args.bursts)}
                     first, first_from_run = [], []
                     for i in range(args.first):
                         notebook.page.evaluate(_JS_ARM_FIRST)
@@ -303,16 +342,17 @@ def main() -> None:
                         first.append(after_display)
                         # 0: painted before the cell's execution was reported finished
                         first_from_run.append(max(0.0, after_run - (returned - began)))
+                for model in args.burst_models:
+                    burst_runs[model] = model_bursts(server, guarded, model, args.bursts)
         finally:
             browser.close()
             server.stop()
 
     constructors = {name: [torchvision_constructor(name) for _ in range(2)]
                     for name in args.models}
-    in_kernel = kernel_bursts(args.bursts)
+    in_kernel = {name: kernel_bursts(args.bursts, "" if name == "default model" else name)
+                 for name in burst_runs}
     beyond = [cold - floor for floor, cold in zip(floors, colds, strict=True)]
-    ratios = [b / a for a, b in zip(alone, burst, strict=True)]
-    after = [b - s for b, s in zip(burst, spread, strict=True)]
     print("Explorer latency, default model (EfficientNet-Lite0, 224×224, cat photo), "
           "JupyterLab, headless Chromium; ms")
     print(f"| {'case':<52} | {'median':>8} | {'p90':>8} | {'n':>3} | goal")
@@ -324,19 +364,8 @@ def main() -> None:
     print(row("first map after the view appears", first, "-"))
     print(row("target move, map computed (key → paint)", cached, "≤ 16 ms"))
     print(row("layer move, maps not computed (key → paint)", fresh, "≤ 150 ms"))
-    print(row("layer move alone, whole view (key → last map)", alone, "-"))
-    print(row("burst of 5 layer moves, whole view (1st key → last map)", burst, "-"))
-    print(row("  burst / last move alone (ratio ×1000)", [r * 1000 for r in ratios],
-              "≤ 1500 (1.5×)"))
-    print(row("  the 5 key presses (1st key → 5th key)", spread, "-"))
-    print(row("  after the burst (5th key → last map)", after, "-"))
-    print(row("  after the burst / last move alone (ratio ×1000)",
-              [x / a * 1000 for a, x in zip(alone, after, strict=True)], "-"))
-    print(row("kernel only: layer move alone (last map computed)", in_kernel["alone"], "-"))
-    print(row("kernel only: burst of 5 moves 10 ms apart", in_kernel["burst"], "-"))
-    print(row("  burst / last move alone (ratio ×1000)",
-              [b / a * 1000 for a, b in zip(in_kernel["alone"], in_kernel["burst"], strict=True)],
-              "≤ 1500 (1.5×)"))
+    for name, (alone, burst, spread) in burst_runs.items():
+        print_bursts(name, alone, burst, spread, in_kernel[name])
     for name, found in constructors.items():
         runs = [run for run in found if isinstance(run, dict)]
         for failure in (run for run in found if isinstance(run, str)):
