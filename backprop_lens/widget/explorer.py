@@ -52,7 +52,6 @@ from .scheduler import (
     VIEW,
     Job,
     Worker,
-    wanted_at,
 )
 from .view_queue import ViewQueue
 from .weights import WeightsControl, WeightsTraits
@@ -309,8 +308,7 @@ class Explorer(PageEmbedding, ChoiceTraits, PerturbationTraits, WeightsTraits, V
         """A new layer starts at its best target; its top-k are precomputed."""
         if not self._ready:
             return
-        # Work for layers left behind is dropped before it starts (a burst of moves).
-        self._worker.retain(wanted_at({OUTPUT, self.layer}, self._grid.keys))
+        self._drop_work_left_behind(self.layer)
         best = self.targets[self.layer][0][0]
         if best != self.target:
             self.target = best  # whose observer requests the view: once, or a second request

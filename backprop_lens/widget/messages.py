@@ -3,9 +3,9 @@
 ``{"type": "sync"}`` (a view is up: the kernel answers ``{"type": "synced"}``) is the Explorer's
 own; ``{"type": "view", "layer", "target"}`` (a slider move: its maps start before its state
 arrives) is ``view_queue``'s; the others act on the input, and each is checked where it acts
-(``perturb``). Whatever a
-message holds, nothing escapes to the kernel: what is wrong becomes the status line, naming the
-problem (a bad value: its message; anything else: its type too, since that is a fault of ours).
+(``perturb``). Whatever a message holds, nothing escapes to the kernel: what is wrong becomes
+the status line, naming the problem (a bad value: its message; anything else: its type too,
+since that is a fault of ours).
 """
 
 from __future__ import annotations

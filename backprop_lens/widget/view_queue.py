@@ -46,8 +46,7 @@ class ViewQueue:
         # At a randomised level the view shows that level's maps (queued by ``_weights``).
         busy = bool(missing) or not all(self._maps.has(weights_key(
             self.weights, map_key(self.layer, self.target, m)), False) for m in self.methods)
-        if self.status.startswith("error") or busy:
-            self.status = "computing" if busy else "idle"
+        self._show_busy(busy)
         self._queue_view(self.layer, self.target, missing)
         self._weights.request_view()
         return busy
@@ -63,11 +62,21 @@ class ViewQueue:
         if problem:
             raise ValueError(f"view: {problem}")
         if self._ready:
-            self._worker.retain(wanted_at({OUTPUT, layer}, self._grid.keys))
+            self._drop_work_left_behind(layer)
             missing = self._missing_maps(layer, target)
-            if missing or self.status.startswith("error"):  # a former error is past, as for a state
-                self.status = "computing" if missing else "idle"  # before the worker can say idle
+            self._show_busy(bool(missing))
             self._queue_view(layer, target, missing)
+
+    def _drop_work_left_behind(self, layer: str) -> None:
+        """Moving to ``layer``: the queued precomputation of other layers (but the output and
+        the precomputed grid) goes before it starts (a burst of moves)."""
+        self._worker.retain(wanted_at({OUTPUT, layer}, self._grid.keys))
+
+    def _show_busy(self, busy: bool) -> None:
+        """The status of a new view request: computing when it queues maps (set before the
+        worker can report idle), and a former error is past either way."""
+        if busy or self.status.startswith("error"):
+            self.status = "computing" if busy else "idle"
 
     def _missing_maps(self, layer: str, target: int) -> list[str]:
         """The methods whose map of ``layer`` and ``target`` is not computed, current first."""
